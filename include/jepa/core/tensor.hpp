@@ -122,7 +122,7 @@ class TensorView {
 
 /// Throws ShapeError unless `v` has exactly the expected extents; `what` names the argument.
 template <class T, int Rank, MemorySpace S>
-void check_shape(const TensorView<T, Rank, S>& v, const std::array<index_t, Rank>& expected,
+void check_shape(const TensorView<T, Rank, S>& v, const std::array<index_t, static_cast<std::size_t>(Rank)>& expected,
                  std::string_view what) {
   if (v.shape() != expected) {
     std::string got = "[", want = "[";

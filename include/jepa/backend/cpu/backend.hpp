@@ -25,6 +25,7 @@
 #include "jepa/backend/scalar.hpp"
 #include "jepa/core/dtype.hpp"
 #include "jepa/core/error.hpp"
+#include "jepa/core/memory_plan.hpp"
 #include "jepa/core/tensor.hpp"
 
 namespace jepa::backend {
@@ -49,6 +50,7 @@ inline constexpr index_t kChunk = 16384;
 struct Cpu {
   static constexpr MemorySpace space = MemorySpace::host;
   static constexpr std::string_view name = "cpu";
+  using Arena = HostArena;
 
   // ---------------------------------------------------------------------------------------------
   // Memory
@@ -356,6 +358,50 @@ struct Cpu {
         T* JEPA_RESTRICT d = dsrc + (b * N + idx[b * K + k]) * D;
         for (index_t j = 0; j < D; ++j) d[j] += s[j];
       }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Tubelet im2col. clip (B,C,F,H,W); token grid (F/t, H/p, W/p); idx (B,K) flat token indices.
+  //   cols[b·K + k, (c, i, y, x)] = clip[b, c, t'·t + i, h'·p + y, w'·p + x]   (M = B·K, C·t·p·p)
+  // col2im is its adjoint restricted to the kept tokens: tubelets do not overlap (stride = kernel),
+  // so each pixel receives at most one value; pixels of tokens not kept get 0 (dclip is overwritten).
+  // ---------------------------------------------------------------------------------------------
+  template <class T>
+  static void im2col_tubelet(const T* clip, const std::int64_t* idx, T* cols, index_t B, index_t C, index_t F,
+                             index_t H, index_t W, index_t t, index_t p, index_t K) {
+    const index_t gh = H / p, gw = W / p, hw = gh * gw, kvol = C * t * p * p;
+#pragma omp parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk)
+    for (index_t bk = 0; bk < B * K; ++bk) {
+      const index_t b = bk / K, n = idx[bk];
+      const index_t tt = n / hw, hh = (n % hw) / gw, ww = n % gw;
+      T* JEPA_RESTRICT dst = cols + bk * kvol;
+      for (index_t c = 0; c < C; ++c)
+        for (index_t i = 0; i < t; ++i)
+          for (index_t y = 0; y < p; ++y) {
+            const T* src = clip + (((b * C + c) * F + tt * t + i) * H + hh * p + y) * W + ww * p;
+            std::memcpy(dst, src, static_cast<std::size_t>(p) * sizeof(T));
+            dst += p;
+          }
+    }
+  }
+  template <class T>
+  static void col2im_tubelet(const T* dcols, const std::int64_t* idx, T* dclip, index_t B, index_t C, index_t F,
+                             index_t H, index_t W, index_t t, index_t p, index_t K) {
+    zero(dclip, B * C * F * H * W);
+    const index_t gh = H / p, gw = W / p, hw = gh * gw, kvol = C * t * p * p;
+#pragma omp parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk)
+    for (index_t bk = 0; bk < B * K; ++bk) {
+      const index_t b = bk / K, n = idx[bk];
+      const index_t tt = n / hw, hh = (n % hw) / gw, ww = n % gw;
+      const T* JEPA_RESTRICT src = dcols + bk * kvol;
+      for (index_t c = 0; c < C; ++c)
+        for (index_t i = 0; i < t; ++i)
+          for (index_t y = 0; y < p; ++y) {
+            T* dst = dclip + (((b * C + c) * F + tt * t + i) * H + hh * p + y) * W + ww * p;
+            std::memcpy(dst, src, static_cast<std::size_t>(p) * sizeof(T));
+            src += p;
+          }
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

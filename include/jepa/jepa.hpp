@@ -1,0 +1,25 @@
+// jepa/jepa.hpp — umbrella header for the CPU core: tensors, memory plans, RNG, the CPU backend,
+// the nn modules, tokenizers and the ViT encoder with its presets. No CUDA, no file I/O.
+#pragma once
+
+#include "jepa/config.hpp"
+#include "jepa/core/binder.hpp"
+#include "jepa/core/dtype.hpp"
+#include "jepa/core/error.hpp"
+#include "jepa/core/memory_plan.hpp"
+#include "jepa/core/rng.hpp"
+#include "jepa/core/tensor.hpp"
+#include "jepa/backend/cpu/backend.hpp"
+#include "jepa/concepts/tokenizer.hpp"
+#include "jepa/nn/attention.hpp"
+#include "jepa/nn/block.hpp"
+#include "jepa/nn/layer_norm.hpp"
+#include "jepa/nn/linear.hpp"
+#include "jepa/nn/mlp.hpp"
+#include "jepa/nn/param.hpp"
+#include "jepa/nn/patch_embed.hpp"
+#include "jepa/nn/pos_embed.hpp"
+#include "jepa/nn/rope.hpp"
+#include "jepa/tokenizers/tubelet.hpp"
+#include "jepa/models/vit_encoder.hpp"
+#include "jepa/models/presets.hpp"
