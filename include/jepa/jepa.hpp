@@ -20,6 +20,7 @@
 #include "jepa/nn/patch_embed.hpp"
 #include "jepa/nn/pos_embed.hpp"
 #include "jepa/nn/rope.hpp"
+#include "jepa/tokenizers/multimodal.hpp"
 #include "jepa/tokenizers/tubelet.hpp"
 #include "jepa/models/vit_encoder.hpp"
 #include "jepa/models/presets.hpp"

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@ struct Shape {
     for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
     return s + "]";
   }
+  friend std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
 };
 
 template <class T, int Rank, MemorySpace Space = MemorySpace::host>

@@ -13,7 +13,8 @@
 //   vit_gigantic_xformers 1664    48   26    64    8192   (the 2.1 "ViT-G")
 // Model families (template aliases; the depth of the shape becomes the template parameter):
 //   VJepa2Encoder<S>   Tubelet<2,16>, RoPE tiled,        final norm       (V-JEPA 2, 2-AC)
-//   VJepa21Encoder<S>  Tubelet<2,16>, RoPE interleaved,  4 hierarchical taps, interpolate_rope G0=16
+//   VJepa21Encoder<S>  MultiModal<Tubelet<2,16>, Tubelet<1,16>> with modality embeddings, RoPE
+//                      interleaved, 4 hierarchical taps, interpolate_rope G0=16
 //   VJepaEncoder<S>    Tubelet<2,16>, 3-D sin-cos (uniform power), final norm, no residual rescale
 //   IJepaEncoder<S>    Patch2d<14>, 2-D sin-cos, final norm, no residual rescale
 #pragma once
@@ -21,6 +22,7 @@
 #include <string_view>
 
 #include "jepa/models/vit_encoder.hpp"
+#include "jepa/tokenizers/multimodal.hpp"
 #include "jepa/tokenizers/tubelet.hpp"
 
 namespace jepa::models::presets {
@@ -61,9 +63,11 @@ constexpr VitConfig config(const EncoderShape& S, index_t rope_interp_grid = 0, 
 
 template <const EncoderShape& S, Real T = float, class Backend = backend::Cpu>
 using VJepa2Encoder = VitEncoder<S.depth, tokenizers::Tubelet<2, 16>, RopeTiled, FinalNorm, T, Backend>;
+/// The 2.1 tokenizer: Tubelet<2,16> for video, Tubelet<1,16> (`patch_embed_img`) for 1-frame images,
+/// with the img/video modality embeddings.
+using VJepa21Tokenizer = tokenizers::MultiModal<tokenizers::Tubelet<2, 16>, tokenizers::Tubelet<1, 16>, true>;
 template <const EncoderShape& S, Real T = float, class Backend = backend::Cpu>
-using VJepa21Encoder =
-    VitEncoder<S.depth, tokenizers::Tubelet<2, 16>, RopeInterleaved, default_taps_t<S.depth>, T, Backend>;
+using VJepa21Encoder = VitEncoder<S.depth, VJepa21Tokenizer, RopeInterleaved, default_taps_t<S.depth>, T, Backend>;
 template <const EncoderShape& S, Real T = float, class Backend = backend::Cpu>
 using VJepaEncoder = VitEncoder<S.depth, tokenizers::Tubelet<2, 16>, SinCos3d<true>, FinalNorm, T, Backend>;
 template <const EncoderShape& S, Real T = float, class Backend = backend::Cpu>

@@ -43,6 +43,7 @@
 #include "jepa/nn/patch_embed.hpp"
 #include "jepa/nn/pos_embed.hpp"
 #include "jepa/nn/rope.hpp"
+#include "jepa/tokenizers/multimodal.hpp"
 
 namespace jepa::models {
 
@@ -99,6 +100,18 @@ template <> struct DefaultTaps<48> { using type = HierarchicalTaps<11, 23, 37, 4
 template <int Depth> using default_taps_t = typename DefaultTaps<Depth>::type;
 
 namespace detail {
+/// The video and image tokenizers of Tok (both Tok itself unless Tok is MultiModal).
+template <class Tok, bool = tokenizers::is_multimodal_v<Tok>>
+struct tok_parts {
+  static_assert(jepa::detail::check_tokenizer<Tok>());
+  using video = Tok;
+  using image = Tok;
+};
+template <class Tok>
+struct tok_parts<Tok, true> {
+  using video = typename Tok::video;
+  using image = typename Tok::image;
+};
 template <class Out, int Depth>
 struct check_outputs {
   static constexpr bool value = true;
@@ -168,8 +181,10 @@ template <int Depth, class Tok, class Pos = RopeTiled, class Out = FinalNorm, Re
           class Backend = backend::Cpu>
 class VitEncoder {
   static_assert(Depth >= 1, "jepa: VitEncoder depth must be >= 1");
-  static_assert(jepa::detail::check_tokenizer<Tok>());
   static_assert(detail::check_outputs<Out, Depth>::value);
+  using VideoTok = typename detail::tok_parts<Tok>::video;
+  using ImageTok = typename detail::tok_parts<Tok>::image;
+  static constexpr bool multimodal = tokenizers::is_multimodal_v<Tok>;
 
  public:
   static constexpr int depth = Depth;
@@ -177,13 +192,22 @@ class VitEncoder {
   static constexpr bool has_final_norm = num_taps == 0;
   static constexpr bool uses_rope = Pos::rope;
   using tokenizer_type = Tok;
+  using video_tokenizer_type = VideoTok;
+  using image_tokenizer_type = ImageTok;
   using value_type = T;
   using backend_type = Backend;
 
   explicit VitEncoder(const VitConfig& cfg) : cfg_(cfg) {
     cfg_.validate(uses_rope);
     const nn::BlockConfig bc{cfg.embed_dim, cfg.num_heads, cfg.mlp_hidden, cfg.mlp, cfg.eps};
-    patch_embed_ = nn::PatchEmbed<Tok, T, Backend>(layout_, "patch_embed", cfg.in_chans, cfg.embed_dim);
+    patch_embed_ = nn::PatchEmbed<VideoTok, T, Backend>(layout_, "patch_embed", cfg.in_chans, cfg.embed_dim);
+    if constexpr (multimodal) {
+      patch_embed_img_ = nn::PatchEmbed<ImageTok, T, Backend>(layout_, "patch_embed_img", cfg.in_chans, cfg.embed_dim);
+      if constexpr (Tok::modality_embedding) {
+        img_mod_embed_ = layout_.add("img_mod_embed", {1, 1, cfg.embed_dim}, nn::Init::normal, 1e-6);
+        video_mod_embed_ = layout_.add("video_mod_embed", {1, 1, cfg.embed_dim}, nn::Init::normal, 1e-6);
+      }
+    }
     for (int l = 0; l < Depth; ++l)
       blocks_.emplace_back(layout_, "blocks." + std::to_string(l), bc, cfg.residual_rescale ? l + 1 : 0);
     if constexpr (has_final_norm) {
@@ -202,20 +226,29 @@ class VitEncoder {
     if constexpr (num_taps > 0) return Out::indices; else return {Depth - 1};
   }
 
+  /// True when an input of this geometry goes through the image tokenizer (MultiModal only).
+  static constexpr bool is_image(const InputGeometry& g) {
+    if constexpr (multimodal) return g.frames == Tok::image_frames; else return false;
+  }
+
   /// The token grid for an input geometry; throws ShapeError when the geometry does not tile.
   nn::TokenGrid grid(const InputGeometry& g) const {
     if (g.frames <= 0 || g.height <= 0 || g.width <= 0)
       throw ShapeError(jepa::detail::cat("jepa: input geometry (frames=", g.frames, ", height=", g.height, ", width=",
                                          g.width, ") must be positive"));
-    if (g.frames % Tok::tubelet)
-      throw ShapeError(jepa::detail::cat("jepa: frames = ", g.frames, " is not divisible by the tubelet size ",
-                                         Tok::tubelet, " of ", Tok::name, "<", Tok::tubelet, ", ", Tok::patch,
-                                         ">; use a multiple of ", Tok::tubelet));
-    if (g.height % Tok::patch || g.width % Tok::patch)
+    const int t = is_image(g) ? ImageTok::tubelet : VideoTok::tubelet;
+    const int p = VideoTok::patch;
+    if (g.frames % t) {
+      std::string hint;
+      if constexpr (multimodal) hint = jepa::detail::cat(" (or ", Tok::image_frames, " for an image)");
+      throw ShapeError(jepa::detail::cat("jepa: frames = ", g.frames, " is not divisible by the tubelet size ", t,
+                                         " of ", VideoTok::name, "<", t, ", ", p, ">; use a multiple of ", t, hint));
+    }
+    if (g.height % p || g.width % p)
       throw ShapeError(jepa::detail::cat("jepa: resolution ", g.height, "x", g.width,
-                                         " is not divisible by the patch size ", Tok::patch,
-                                         "; height and width must be multiples of ", Tok::patch));
-    return {g.frames / Tok::tubelet, g.height / Tok::patch, g.width / Tok::patch};
+                                         " is not divisible by the patch size ", p,
+                                         "; height and width must be multiples of ", p));
+    return {g.frames / t, g.height / p, g.width / p};
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -281,7 +314,7 @@ class VitEncoder {
     s.grid_ = gr;
     s.geom_ = g;
     const index_t B = batch, K = s.K_, D = cfg_.embed_dim, M = B * K;
-    const index_t kvol = patch_embed_.kernel_volume();
+    const index_t kvol = is_image(g) ? patch_embed_img_.kernel_volume() : patch_embed_.kernel_volume();
     const bool train = mode == Mode::training;
     const int n_x = train ? Depth + 1 : 2;
     const int n_cache = train ? Depth : 1;
@@ -334,8 +367,14 @@ class VitEncoder {
     check_input(clip, s);
     const index_t B = s.B_, K = s.K_, D = cfg_.embed_dim, M = B * K, N = s.grid_.size();
     set_indices(keep_idx, s);
-    patch_embed_.forward(P, clip.data(), B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K, s.cols_,
-                         s.x_[0]);
+    if (is_image(s.geom_))
+      patch_embed_img_.forward(P, clip.data(), B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K, s.cols_,
+                               s.x_[0]);
+    else
+      patch_embed_.forward(P, clip.data(), B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K, s.cols_,
+                           s.x_[0]);
+    if constexpr (multimodal && Tok::modality_embedding)  // 2.1: + img_mod_embed / video_mod_embed
+      Backend::template add_row_vector<T>(s.x_[0], P + (is_image(s.geom_) ? img_mod_embed_ : video_mod_embed_), M, D);
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) {
       nn::rope_tables<T>(s.idx_, M, s.grid_, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid, s.rope_cos_,
@@ -395,8 +434,14 @@ class VitEncoder {
       }
       blocks_[static_cast<std::size_t>(l)].backward(P, G, s.x_[l], s.caches_[l], rope, s.dres_, B, K, s.ws_);
     }
-    patch_embed_.backward(P, G, s.cols_, s.dres_, B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K,
-                          d_clip ? s.dcols_ : nullptr, d_clip);
+    if constexpr (multimodal && Tok::modality_embedding)
+      Backend::template sum_rows_accumulate<T>(s.dres_, G + (is_image(s.geom_) ? img_mod_embed_ : video_mod_embed_), M, D);
+    if (is_image(s.geom_))
+      patch_embed_img_.backward(P, G, s.cols_, s.dres_, B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K,
+                                d_clip ? s.dcols_ : nullptr, d_clip);
+    else
+      patch_embed_.backward(P, G, s.cols_, s.dres_, B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K,
+                            d_clip ? s.dcols_ : nullptr, d_clip);
   }
   /// Convenience for a single output gradient (FinalNorm, or the last tap only).
   void backward(const T* P, T* G, State& s, const T* d_output, T* d_clip = nullptr) const {
@@ -448,7 +493,9 @@ class VitEncoder {
 
   VitConfig cfg_;
   nn::ParamLayout layout_;
-  nn::PatchEmbed<Tok, T, Backend> patch_embed_;
+  nn::PatchEmbed<VideoTok, T, Backend> patch_embed_;
+  nn::PatchEmbed<ImageTok, T, Backend> patch_embed_img_;  // MultiModal only
+  std::size_t img_mod_embed_ = 0, video_mod_embed_ = 0;    // MultiModal with modality embeddings
   std::vector<nn::Block<T, Backend>> blocks_;
   nn::LayerNorm<T, Backend> norm_;
   std::vector<nn::LayerNorm<T, Backend>> tap_norms_;
