@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(block) {
 
 namespace {
 template <class Enc>
-void encoder_gradcheck(const char* what, const models::VitConfig& cfg, index_t keep) {
+void encoder_gradcheck(const char* what, const models::VitConfig& cfg, index_t keep, index_t frames = 4) {
   Enc enc(cfg);
   nn::ParameterSet<double> P(enc.layout()), G(enc.layout());
   P.init(26);
@@ -263,19 +263,19 @@ void encoder_gradcheck(const char* what, const models::VitConfig& cfg, index_t k
     if (p.shape.rank() >= 2)
       for (std::size_t i = 0; i < p.numel(); ++i) P.data()[p.offset + i] *= 10.0;
   const index_t B = 2;
-  const models::InputGeometry geom{4, 8, 12};
+  const models::InputGeometry geom{frames, 8, 12};
   const index_t N = enc.grid(geom).size();
   auto st = keep ? enc.make_state(models::Mode::training, B, geom, keep) : enc.make_state(models::Mode::training, B, geom);
   const index_t K = st.tokens();
   std::vector<std::int64_t> idx;
   for (index_t b = 0; b < B; ++b)
     for (index_t k = 0; k < K; ++k) idx.push_back((k * 5 + b * 3) % N);
-  auto clip = random_vector<double>(B * 3 * 4 * 8 * 12, 27);
+  auto clip = random_vector<double>(B * 3 * frames * 8 * 12, 27);
   const int n_out = Enc::has_final_norm ? 1 : Enc::num_taps;
   std::vector<std::vector<double>> gs;
   for (int j = 0; j < n_out; ++j) gs.push_back(random_vector<double>(B * K * cfg.embed_dim, 28 + j));
   auto loss = [&] {
-    enc.forward(P.data(), TensorView<const double, 5>(clip.data(), {B, 3, 4, 8, 12}), keep ? idx.data() : nullptr, st);
+    enc.forward(P.data(), TensorView<const double, 5>(clip.data(), {B, 3, frames, 8, 12}), keep ? idx.data() : nullptr, st);
     double s = 0;
     for (int j = 0; j < n_out; ++j) s += test::dot(enc.output(st, j).data(), gs[j].data(), gs[j].size());
     return s;
@@ -307,4 +307,10 @@ BOOST_AUTO_TEST_CASE(encoder_variants) {
       "encoder taps {0,2}, masked", cfg, 7);
   encoder_gradcheck<models::VitEncoder<2, Tok, models::RopeTiled, models::FinalNorm, double>>(
       "encoder tiled, masked", cfg, 5);
+  // 2.1 multimodal: video through patch_embed, a 1-frame image through patch_embed_img, each with
+  // its modality embedding (whose gradient is the column sum of the token gradient).
+  using MM = tokenizers::MultiModal<Tok, tokenizers::Tubelet<1, 4>, true>;
+  using E21 = models::VitEncoder<2, MM, models::RopeInterleaved, models::HierarchicalTaps<0, 1>, double>;
+  encoder_gradcheck<E21>("encoder 2.1 multimodal, video", cfg, 0, 4);
+  encoder_gradcheck<E21>("encoder 2.1 multimodal, image", cfg, 4, 1);
 }

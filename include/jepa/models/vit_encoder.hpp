@@ -112,6 +112,10 @@ struct tok_parts<Tok, true> {
   using video = typename Tok::video;
   using image = typename Tok::image;
 };
+template <class Tok>
+constexpr bool has_modality_embedding() {
+  if constexpr (tokenizers::is_multimodal_v<Tok>) return Tok::modality_embedding; else return false;
+}
 template <class Out, int Depth>
 struct check_outputs {
   static constexpr bool value = true;
@@ -185,6 +189,7 @@ class VitEncoder {
   using VideoTok = typename detail::tok_parts<Tok>::video;
   using ImageTok = typename detail::tok_parts<Tok>::image;
   static constexpr bool multimodal = tokenizers::is_multimodal_v<Tok>;
+  static constexpr bool modality_embedding = detail::has_modality_embedding<Tok>();
 
  public:
   static constexpr int depth = Depth;
@@ -203,7 +208,7 @@ class VitEncoder {
     patch_embed_ = nn::PatchEmbed<VideoTok, T, Backend>(layout_, "patch_embed", cfg.in_chans, cfg.embed_dim);
     if constexpr (multimodal) {
       patch_embed_img_ = nn::PatchEmbed<ImageTok, T, Backend>(layout_, "patch_embed_img", cfg.in_chans, cfg.embed_dim);
-      if constexpr (Tok::modality_embedding) {
+      if constexpr (modality_embedding) {
         img_mod_embed_ = layout_.add("img_mod_embed", {1, 1, cfg.embed_dim}, nn::Init::normal, 1e-6);
         video_mod_embed_ = layout_.add("video_mod_embed", {1, 1, cfg.embed_dim}, nn::Init::normal, 1e-6);
       }
@@ -373,7 +378,7 @@ class VitEncoder {
     else
       patch_embed_.forward(P, clip.data(), B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K, s.cols_,
                            s.x_[0]);
-    if constexpr (multimodal && Tok::modality_embedding)  // 2.1: + img_mod_embed / video_mod_embed
+    if constexpr (modality_embedding)  // 2.1: + img_mod_embed / video_mod_embed
       Backend::template add_row_vector<T>(s.x_[0], P + (is_image(s.geom_) ? img_mod_embed_ : video_mod_embed_), M, D);
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) {
@@ -434,7 +439,7 @@ class VitEncoder {
       }
       blocks_[static_cast<std::size_t>(l)].backward(P, G, s.x_[l], s.caches_[l], rope, s.dres_, B, K, s.ws_);
     }
-    if constexpr (multimodal && Tok::modality_embedding)
+    if constexpr (modality_embedding)
       Backend::template sum_rows_accumulate<T>(s.dres_, G + (is_image(s.geom_) ? img_mod_embed_ : video_mod_embed_), M, D);
     if (is_image(s.geom_))
       patch_embed_img_.backward(P, G, s.cols_, s.dres_, B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K,
