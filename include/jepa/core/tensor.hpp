@@ -38,10 +38,16 @@ struct Shape {
     return n;
   }
   friend bool operator==(const Shape&, const Shape&) = default;
-  std::string str() const {
+  std::string str() const { return dims_str(dims.data(), dims.size()); }
+  /// "[d0, d1, …]" (appends piecewise: GCC 12 warns falsely on `const char* + std::string&&`).
+  static std::string dims_str(const index_t* d, std::size_t n) {
     std::string s = "[";
-    for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-    return s + "]";
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i) s.append(", ");
+      s.append(std::to_string(d[i]));
+    }
+    s.append("]");
+    return s;
   }
   friend std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
 };
@@ -126,14 +132,9 @@ class TensorView {
 template <class T, int Rank, MemorySpace S>
 void check_shape(const TensorView<T, Rank, S>& v, const std::array<index_t, static_cast<std::size_t>(Rank)>& expected,
                  std::string_view what) {
-  if (v.shape() != expected) {
-    std::string got = "[", want = "[";
-    for (int i = 0; i < Rank; ++i) {
-      got += (i ? ", " : "") + std::to_string(v.size(i));
-      want += (i ? ", " : "") + std::to_string(expected[i]);
-    }
-    throw ShapeError(detail::cat("jepa: ", what, " has shape ", got, "]; expected ", want, "]"));
-  }
+  if (v.shape() != expected)
+    throw ShapeError(detail::cat("jepa: ", what, " has shape ", Shape::dims_str(v.shape().data(), Rank), "; expected ",
+                                 Shape::dims_str(expected.data(), Rank)));
 }
 
 }  // namespace jepa
