@@ -10,6 +10,7 @@
 #include "jepa/core/rng.hpp"
 #include "jepa/core/tensor.hpp"
 #include "jepa/backend/cpu/backend.hpp"
+#include "jepa/concepts/backend.hpp"
 #include "jepa/concepts/tokenizer.hpp"
 #include "jepa/nn/attention.hpp"
 #include "jepa/nn/block.hpp"

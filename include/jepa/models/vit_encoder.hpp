@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "jepa/backend/cpu/backend.hpp"
+#include "jepa/concepts/backend.hpp"
 #include "jepa/concepts/tokenizer.hpp"
 #include "jepa/core/binder.hpp"
 #include "jepa/core/error.hpp"
@@ -185,6 +186,7 @@ template <int Depth, class Tok, class Pos = RopeTiled, class Out = FinalNorm, Re
           class Backend = backend::Cpu>
 class VitEncoder {
   static_assert(Depth >= 1, "jepa: VitEncoder depth must be >= 1");
+  static_assert(jepa::detail::check_backend<Backend, T>());
   static_assert(detail::check_outputs<Out, Depth>::value);
   using VideoTok = typename detail::tok_parts<Tok>::video;
   using ImageTok = typename detail::tok_parts<Tok>::image;
