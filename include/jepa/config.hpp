@@ -24,6 +24,12 @@
 #define JEPA_ALWAYS_INLINE inline
 #endif
 
+// OpenMP pragmas go through JEPA_OMP(...) so that a build without OpenMP sees no unknown-pragma
+// warnings from our headers:  JEPA_OMP(parallel for schedule(static)).
 #if defined(_OPENMP)
 #define JEPA_HAVE_OPENMP 1
+#define JEPA_PRAGMA(x) _Pragma(#x)
+#define JEPA_OMP(...) JEPA_PRAGMA(omp __VA_ARGS__)
+#else
+#define JEPA_OMP(...)
 #endif

@@ -12,6 +12,8 @@
 // recipe's transforms deliver them to the encoder.
 #pragma once
 
+#include "jepa/config.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -123,7 +125,7 @@ class SyntheticVideo {
   /// Writes clips [first, first+B) into a (B,3,F,H,W) buffer.
   void batch(std::uint64_t first, index_t B, float* out) const {
     const std::size_t per = static_cast<std::size_t>(3 * cfg_.frames * cfg_.height * cfg_.width);
-#pragma omp parallel for schedule(dynamic, 1)
+JEPA_OMP(parallel for schedule(dynamic, 1))
     for (index_t b = 0; b < B; ++b) {
       const auto c = clip(first + static_cast<std::uint64_t>(b));
       std::copy(c.pixels.begin(), c.pixels.end(), out + static_cast<std::size_t>(b) * per);

@@ -267,6 +267,15 @@ class VitEncoder {
     index_t batch() const { return B_; }
     /// Tokens encoded per sample (N for a full clip, K for a context subset).
     index_t tokens() const { return K_; }
+    /// The most tokens per sample this State's buffers hold.
+    index_t capacity() const { return cap_; }
+    /// Encode K tokens per sample from the next forward on (1 <= K <= capacity()); the buffers are
+    /// reused, so a training loop whose mask lengths vary step to step does not allocate.
+    void set_tokens(index_t K) {
+      if (K < 1 || K > cap_)
+        fail_field<ShapeError>("State tokens", K, jepa::detail::cat("must be in [1, ", cap_, "] (the capacity it was planned for)"));
+      K_ = K;
+    }
     const nn::TokenGrid& grid() const { return grid_; }
     const InputGeometry& geometry() const { return geom_; }
     const MemoryPlan& plan() const { return plan_; }
@@ -277,7 +286,7 @@ class VitEncoder {
    private:
     friend class VitEncoder;
     Mode mode_ = Mode::inference;
-    index_t B_ = 0, K_ = 0;
+    index_t B_ = 0, K_ = 0, cap_ = 0;
     nn::TokenGrid grid_;
     InputGeometry geom_;
     MemoryPlan plan_{MemoryCategory::activations};
@@ -317,7 +326,7 @@ class VitEncoder {
     State s;
     s.mode_ = mode;
     s.B_ = batch;
-    s.K_ = keep;
+    s.K_ = s.cap_ = keep;
     s.grid_ = gr;
     s.geom_ = g;
     const index_t B = batch, K = s.K_, D = cfg_.embed_dim, M = B * K;

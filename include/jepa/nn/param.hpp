@@ -15,6 +15,8 @@
 // modality embeddings); rank-1 tensors (biases, norms) do not.
 #pragma once
 
+#include "jepa/config.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <string>
@@ -110,7 +112,7 @@ class ParameterSet {
   /// Draws every tensor from its initialiser (see the header comment). Deterministic in `seed`.
   void init(std::uint64_t seed) {
     const auto& ps = layout_->params();
-#pragma omp parallel for schedule(dynamic, 1)
+JEPA_OMP(parallel for schedule(dynamic, 1))
     for (std::size_t i = 0; i < ps.size(); ++i) {
       const ParamInfo& p = ps[i];
       T* dst = data() + p.offset;

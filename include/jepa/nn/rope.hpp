@@ -14,6 +14,8 @@
 // (256/p); time is never rescaled; a grid side of 1 keeps position 0.
 #pragma once
 
+#include "jepa/config.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -60,7 +62,7 @@ void rope_tables(const std::int64_t* idx, index_t rows, const TokenGrid& grid, i
   const index_t m = s / 2, rot = 3 * s;
   std::vector<double> omega(static_cast<std::size_t>(m));
   for (index_t k = 0; k < m; ++k) omega[k] = std::pow(10000.0, -static_cast<double>(k) / static_cast<double>(m));
-#pragma omp parallel for schedule(static) if (rows > 256)
+JEPA_OMP(parallel for schedule(static) if (rows > 256))
   for (index_t r = 0; r < rows; ++r) {
     double pos[3];
     rope_position(idx[r], grid, interp_grid, pos);

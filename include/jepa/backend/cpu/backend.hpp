@@ -11,6 +11,8 @@
 //   *_backward writes input gradients (dx = …) and ACCUMULATES parameter gradients (dW += …).
 #pragma once
 
+#include "jepa/config.hpp"
+
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
@@ -126,7 +128,7 @@ struct Cpu {
   /// y[r, :] += v for every row r of the (M, N) matrix y.
   template <Real T>
   static void add_row_vector(T* y, const T* v, index_t M, index_t N) {
-#pragma omp parallel for schedule(static) if (M * N > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (M * N > cpu::detail::kChunk))
     for (index_t r = 0; r < M; ++r) {
       T* JEPA_RESTRICT yr = y + r * N;
       for (index_t j = 0; j < N; ++j) yr[j] += v[j];
@@ -147,18 +149,18 @@ struct Cpu {
   /// y = a + b (y may alias a or b).
   template <Real T>
   static void add(const T* a, const T* b, T* y, index_t n) {
-#pragma omp parallel for schedule(static) if (n > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (n > cpu::detail::kChunk))
     for (index_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
   }
   /// y += α·x
   template <Real T>
   static void axpy(T alpha, const T* x, T* y, index_t n) {
-#pragma omp parallel for schedule(static) if (n > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (n > cpu::detail::kChunk))
     for (index_t i = 0; i < n; ++i) y[i] += alpha * x[i];
   }
   template <Real T>
   static void scale(T alpha, T* y, index_t n) {
-#pragma omp parallel for schedule(static) if (n > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (n > cpu::detail::kChunk))
     for (index_t i = 0; i < n; ++i) y[i] *= alpha;
   }
 
@@ -168,7 +170,7 @@ struct Cpu {
   static void gelu_forward(const T* x, T* y, index_t n) {
     using namespace cpu::detail;
     const index_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
+JEPA_OMP(parallel for schedule(static) if (chunks > 1))
     for (index_t c = 0; c < chunks; ++c) {
       const index_t lo = c * kChunk, len = std::min(kChunk, n - lo);
       CMapArr<T> xa(x + lo, len);
@@ -185,7 +187,7 @@ struct Cpu {
   static void gelu_backward(const T* x, const T* dy, T* dx, index_t n) {
     using namespace cpu::detail;
     const index_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
+JEPA_OMP(parallel for schedule(static) if (chunks > 1))
     for (index_t c = 0; c < chunks; ++c) {
       const index_t lo = c * kChunk, len = std::min(kChunk, n - lo);
       CMapArr<T> xa(x + lo, len), dya(dy + lo, len);
@@ -201,13 +203,13 @@ struct Cpu {
   /// SwiGLU gate: y = silu(a) ⊙ b.
   template <Real T>
   static void swiglu_forward(const T* a, const T* b, T* y, index_t n) {
-#pragma omp parallel for schedule(static) if (n > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (n > cpu::detail::kChunk))
     for (index_t i = 0; i < n; ++i) y[i] = scalar::silu(a[i]) * b[i];
   }
   /// da = silu'(a)·b·dy, db = silu(a)·dy (overwrite).
   template <Real T>
   static void swiglu_backward(const T* a, const T* b, const T* dy, T* da, T* db, index_t n) {
-#pragma omp parallel for schedule(static) if (n > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (n > cpu::detail::kChunk))
     for (index_t i = 0; i < n; ++i) {
       const T g = dy[i];
       const T ai = a[i], bi = b[i];
@@ -219,7 +221,7 @@ struct Cpu {
   /// Row softmax of an (M, N) matrix: y_ij = exp(x_ij − max_j x) / Σ_j exp(x_ij − max_j x).
   template <Real T>
   static void softmax_rows(const T* x, T* y, index_t M, index_t N) {
-#pragma omp parallel for schedule(static) if (M * N > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (M * N > cpu::detail::kChunk))
     for (index_t r = 0; r < M; ++r) {
       cpu::detail::CMapArr<T> xr(x + r * N, N);
       cpu::detail::MapArr<T> yr(y + r * N, N);
@@ -231,7 +233,7 @@ struct Cpu {
   /// dx = y ⊙ (dy − Σ_j y_j dy_j) per row.
   template <Real T>
   static void softmax_rows_backward(const T* y, const T* dy, T* dx, index_t M, index_t N) {
-#pragma omp parallel for schedule(static) if (M * N > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (M * N > cpu::detail::kChunk))
     for (index_t r = 0; r < M; ++r) {
       cpu::detail::CMapArr<T> yr(y + r * N, N), dyr(dy + r * N, N);
       cpu::detail::MapArr<T> dxr(dx + r * N, N);
@@ -250,7 +252,7 @@ struct Cpu {
   template <Real T>
   static void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, index_t M,
                                  index_t D, T eps) {
-#pragma omp parallel for schedule(static) if (M * D > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (M * D > cpu::detail::kChunk))
     for (index_t r = 0; r < M; ++r) {
       const T* JEPA_RESTRICT xr = x + r * D;
       T* JEPA_RESTRICT yr = y + r * D;
@@ -278,7 +280,7 @@ struct Cpu {
   static void layer_norm_backward(const T* x, const T* w, const T* mean, const T* rstd, const T* dy, T* dx,
                                   T* dw, T* db, index_t M, index_t D, bool accumulate_dx = false) {
     if (dx) {
-#pragma omp parallel for schedule(static) if (M * D > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (M * D > cpu::detail::kChunk))
       for (index_t r = 0; r < M; ++r) {
         const T* JEPA_RESTRICT xr = x + r * D;
         const T* JEPA_RESTRICT dyr = dy + r * D;
@@ -342,7 +344,7 @@ struct Cpu {
   template <class T>
   static void gather_rows(const T* src, const std::int64_t* idx, T* dst, index_t B, index_t N, index_t K,
                           index_t D) {
-#pragma omp parallel for schedule(static) if (B * K * D > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (B * K * D > cpu::detail::kChunk))
     for (index_t bk = 0; bk < B * K; ++bk) {
       const index_t b = bk / K;
       std::memcpy(dst + bk * D, src + (b * N + idx[bk]) * D, static_cast<std::size_t>(D) * sizeof(T));
@@ -351,7 +353,7 @@ struct Cpu {
   template <Real T>
   static void scatter_add_rows(const T* ddst, const std::int64_t* idx, T* dsrc, index_t B, index_t N,
                                index_t K, index_t D) {
-#pragma omp parallel for schedule(static) if (B * K * D > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (B * K * D > cpu::detail::kChunk))
     for (index_t b = 0; b < B; ++b)
       for (index_t k = 0; k < K; ++k) {
         const T* JEPA_RESTRICT s = ddst + (b * K + k) * D;
@@ -370,7 +372,7 @@ struct Cpu {
   static void im2col_tubelet(const T* clip, const std::int64_t* idx, T* cols, index_t B, index_t C, index_t F,
                              index_t H, index_t W, index_t t, index_t p, index_t K) {
     const index_t gh = H / p, gw = W / p, hw = gh * gw, kvol = C * t * p * p;
-#pragma omp parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk))
     for (index_t bk = 0; bk < B * K; ++bk) {
       const index_t b = bk / K, n = idx[bk];
       const index_t tt = n / hw, hh = (n % hw) / gw, ww = n % gw;
@@ -389,7 +391,7 @@ struct Cpu {
                              index_t H, index_t W, index_t t, index_t p, index_t K) {
     zero(dclip, B * C * F * H * W);
     const index_t gh = H / p, gw = W / p, hw = gh * gw, kvol = C * t * p * p;
-#pragma omp parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk))
     for (index_t bk = 0; bk < B * K; ++bk) {
       const index_t b = bk / K, n = idx[bk];
       const index_t tt = n / hw, hh = (n % hw) / gw, ww = n % gw;
@@ -424,7 +426,7 @@ struct Cpu {
   template <Real T, bool Transpose>
   static void rope_apply(T* x, index_t M, index_t heads, index_t row_stride, index_t head_stride, index_t rot,
                          const T* cos, const T* sin) {
-#pragma omp parallel for schedule(static) if (M * heads * rot > cpu::detail::kChunk)
+JEPA_OMP(parallel for schedule(static) if (M * heads * rot > cpu::detail::kChunk))
     for (index_t r = 0; r < M; ++r) {
       const T* JEPA_RESTRICT c = cos + r * rot;
       const T* JEPA_RESTRICT s = sin + r * rot;

@@ -1,0 +1,372 @@
+// jepa/models/predictor.hpp — the JEPA predictor: a narrow transformer that, from the context
+// tokens' features and the grid positions of the targets, predicts the target tokens' features.
+//
+// recipe_facts §2.1–2.4. Per batch row, with context features z (Kc, Din), context indices Ic and
+// target indices It:
+//   x_c  = embed(z)                       Linear(D→Dp), or for L > 1 levels (2.1) the fusion MLP
+//                                         Linear(L·D→D) → GELU → Linear(D→Dp)  (predictor_embed.0/.2)
+//   x_t  = mask_tokens[m] for every target   (m = the mask-token index; 0 in V-JEPA 2 / 2.1 training)
+//   seq  = sort_by_index([x_c ; x_t], [Ic ; It])   (+ sin-cos rows at the indices for absolute
+//                                         position policies; + the 2.1 modality embedding on every token)
+//   seq  = predictor_blocks(seq)          RoPE positions = the sorted grid indices
+//   y    = unsort(predictor_norm(seq))
+//   out_t = predictor_proj(y[Kc:])        (Kt, L·Dout)   shallow→deep level chunks
+//   out_c = predictor_proj_context(y[:Kc])  (Kc, L·Dout)  2.1 only (the dense context loss)
+// Sorting does not change full attention; it is kept because causal variants and the reference
+// depend on the order. I-JEPA does not sort — with full attention the result is identical.
+//
+// Accumulation contract: parameter gradients accumulate; d_z is overwritten.
+#pragma once
+
+#include <algorithm>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "jepa/models/vit_encoder.hpp"
+
+namespace jepa::models {
+
+enum class Modality : std::uint8_t { video, image };
+
+struct PredictorConfig {
+  index_t encoder_dim = 1024;   // D: width of each encoder level fed in
+  index_t pred_dim = 384;       // Dp
+  index_t num_heads = 12;
+  index_t mlp_hidden = 1536;
+  index_t num_mask_tokens = 10;
+  index_t out_dim = 0;          // Dout per level; 0 = encoder_dim (1664 for the distilled 2.1 B/L)
+  double eps = 1e-6;
+  nn::MlpKind mlp = nn::MlpKind::gelu;
+  index_t rope_interp_grid = 0;  // 2.1 interpolate_rope
+  bool residual_rescale = true;
+  bool zero_init_mask_tokens = true;  // V-JEPA / V-JEPA 2 / 2.1; I-JEPA draws trunc-normal
+  bool ijepa_naming = false;          // one `mask_token` instead of `mask_tokens.i`
+  bool modality_embedding = false;    // 2.1 video/img_mod_embed [1,1,Dp]
+  bool predict_context = false;       // 2.1 predictor_proj_context
+
+  index_t output_dim() const { return out_dim > 0 ? out_dim : encoder_dim; }
+  void validate(bool rope) const {
+    check_field(encoder_dim > 0, "PredictorConfig.encoder_dim", encoder_dim, "must be > 0");
+    check_field(pred_dim > 0, "PredictorConfig.pred_dim", pred_dim, "must be > 0");
+    check_field(num_heads > 0 && pred_dim % num_heads == 0, "PredictorConfig.num_heads", num_heads,
+                jepa::detail::cat("pred_dim (", pred_dim, ") must be divisible by num_heads"));
+    check_field(mlp_hidden > 0, "PredictorConfig.mlp_hidden", mlp_hidden, "must be > 0");
+    check_field(num_mask_tokens >= 1, "PredictorConfig.num_mask_tokens", num_mask_tokens, "must be >= 1");
+    check_field(!ijepa_naming || num_mask_tokens == 1, "PredictorConfig.num_mask_tokens", num_mask_tokens,
+                "I-JEPA naming has exactly one mask_token");
+    check_field(out_dim >= 0, "PredictorConfig.out_dim", out_dim, "must be >= 0 (0 = encoder_dim)");
+    check_field(eps > 0, "PredictorConfig.eps", eps, "must be > 0");
+    if (rope)
+      check_field(nn::rope_axis_channels(pred_dim / num_heads) > 0, "PredictorConfig head_dim", pred_dim / num_heads,
+                  "3-D RoPE needs head_dim >= 6 (pred_dim / num_heads)");
+  }
+};
+
+template <int Depth, class Pos = RopeTiled, int Levels = 1, Real T = float, class Backend = backend::Cpu>
+class Predictor {
+  static_assert(Depth >= 1, "jepa: Predictor depth must be >= 1");
+  static_assert(Levels >= 1, "jepa: Predictor needs at least one output level");
+  static_assert(jepa::detail::check_backend<Backend, T>());
+
+ public:
+  static constexpr int depth = Depth;
+  static constexpr int levels = Levels;
+  static constexpr bool uses_rope = Pos::rope;
+  using value_type = T;
+
+  explicit Predictor(const PredictorConfig& cfg) : cfg_(cfg) {
+    cfg_.validate(uses_rope);
+    const index_t D = cfg.encoder_dim, Dp = cfg.pred_dim;
+    if constexpr (Levels > 1) {
+      embed0_ = nn::Linear<T, Backend>(layout_, "predictor_embed.0", Levels * D, D);
+      embed2_ = nn::Linear<T, Backend>(layout_, "predictor_embed.2", D, Dp);
+    } else {
+      embed0_ = nn::Linear<T, Backend>(layout_, "predictor_embed", D, Dp);
+    }
+    const nn::Init mt_init = cfg.zero_init_mask_tokens ? nn::Init::zeros : nn::Init::trunc_normal;
+    if (cfg.ijepa_naming) {
+      mask_tokens_.push_back(layout_.add("mask_token", {1, 1, Dp}, mt_init, 0.02));
+    } else {
+      for (index_t i = 0; i < cfg.num_mask_tokens; ++i)
+        mask_tokens_.push_back(layout_.add("mask_tokens." + std::to_string(i), {1, 1, Dp}, mt_init, 0.02));
+    }
+    if (cfg.modality_embedding) {
+      video_mod_ = layout_.add("video_mod_embed", {1, 1, Dp}, nn::Init::normal, 1e-6);
+      img_mod_ = layout_.add("img_mod_embed", {1, 1, Dp}, nn::Init::normal, 1e-6);
+    }
+    const nn::BlockConfig bc{Dp, cfg.num_heads, cfg.mlp_hidden, cfg.mlp, cfg.eps};
+    for (int l = 0; l < Depth; ++l)
+      blocks_.emplace_back(layout_, "predictor_blocks." + std::to_string(l), bc, cfg.residual_rescale ? l + 1 : 0);
+    norm_ = nn::LayerNorm<T, Backend>(layout_, "predictor_norm", Dp, cfg.eps);
+    proj_ = nn::Linear<T, Backend>(layout_, "predictor_proj", Dp, Levels * cfg.output_dim());
+    if (cfg.predict_context)
+      proj_ctx_ = nn::Linear<T, Backend>(layout_, "predictor_proj_context", Dp, Levels * cfg.output_dim());
+  }
+
+  const PredictorConfig& config() const { return cfg_; }
+  const nn::ParamLayout& layout() const { return layout_; }
+  std::size_t param_count() const { return layout_.count(); }
+  /// Width of the input features: L·D (the concatenated encoder taps).
+  index_t input_dim() const { return Levels * cfg_.encoder_dim; }
+  /// Width of each output: L·Dout.
+  index_t output_width() const { return Levels * cfg_.output_dim(); }
+
+  class State {
+   public:
+    index_t batch() const { return B_; }
+    index_t context_len() const { return Kc_; }
+    index_t target_len() const { return Kt_; }
+    /// Use Kc context and Kt target tokens from the next forward on, within the planned capacity.
+    void set_lengths(index_t Kc, index_t Kt) {
+      if (Kc < 1 || Kc > Kc_cap_ || Kt < 1 || Kt > Kt_cap_ || Kc + Kt > grid_.size())
+        throw ShapeError(jepa::detail::cat("jepa: predictor lengths Kc = ", Kc, ", Kt = ", Kt, " do not fit: need 1 <= Kc <= ",
+                                           Kc_cap_, ", 1 <= Kt <= ", Kt_cap_, " and Kc + Kt <= ", grid_.size(), " tokens"));
+      Kc_ = Kc;
+      Kt_ = Kt;
+    }
+    index_t context_capacity() const { return Kc_cap_; }
+    index_t target_capacity() const { return Kt_cap_; }
+    std::size_t bytes() const { return arena_.bytes(); }
+    const MemoryPlan& plan() const { return plan_; }
+
+   private:
+    friend class Predictor;
+    index_t B_ = 0, Kc_ = 0, Kt_ = 0, Kc_cap_ = 0, Kt_cap_ = 0;
+    Mode mode_ = Mode::training;
+    nn::TokenGrid grid_;
+    index_t mask_index_ = 0;
+    Modality modality_ = Modality::video;
+    const T* z_ = nullptr;                // the forward input (read again by backward: keep it alive)
+    MemoryPlan plan_{MemoryCategory::activations};
+    typename Backend::Arena arena_;
+    std::int64_t* sorted_idx_ = nullptr;  // (B,S) grid index of each sorted position
+    std::int64_t* slot_ = nullptr;        // (B,S) sorted position of source item k (context first)
+    T* h0_ = nullptr;                     // (B·Kc, D) fusion pre-activation (Levels > 1)
+    T* g0_ = nullptr;                     // (B·Kc, D) fusion GELU output
+    T* xc_ = nullptr;                     // (B·Kc, Dp)
+    T* rope_cos_ = nullptr;               // (B·S, rot)
+    T* rope_sin_ = nullptr;
+    T* pos_ = nullptr;                    // (N, Dp) sin-cos table
+    std::vector<T*> x_;                   // Depth+1 (training) or 2 (inference) × (B·S, Dp)
+    std::vector<nn::BlockCache<T>> caches_;
+    T* y_ = nullptr;                      // (B·S, Dp) predictor_norm output (sorted order)
+    T* y_mean_ = nullptr;
+    T* y_rstd_ = nullptr;
+    T* sel_t_ = nullptr;                  // (B·Kt, Dp) y at the targets, in It order
+    T* sel_c_ = nullptr;                  // (B·Kc, Dp) y at the context, in Ic order
+    T* out_t_ = nullptr;                  // (B·Kt, L·Dout)
+    T* out_c_ = nullptr;                  // (B·Kc, L·Dout)
+    nn::BlockWorkspace<T> ws_{};
+    T* dres_ = nullptr;                   // (B·S, Dp)
+    T* d_y_ = nullptr;                    // (B·S, Dp)
+    T* d_sel_t_ = nullptr;                // (B·Kt, Dp)
+    T* d_sel_c_ = nullptr;                // (B·Kc, Dp)
+    T* d_xc_ = nullptr;                   // (B·Kc, Dp)
+    T* d_g0_ = nullptr;                   // (B·Kc, D)
+  };
+
+  /// Plans the activations for B rows of (up to) Kc context and Kt target tokens on token grid `grid`.
+  State make_state(Mode mode, index_t B, index_t Kc, index_t Kt, const nn::TokenGrid& grid) const {
+    if (B < 1) fail_field<ShapeError>("batch", B, "must be >= 1");
+    if (Kc < 1) fail_field<ShapeError>("context tokens (Kc)", Kc, "the predictor needs at least one context token");
+    if (Kt < 1) fail_field<ShapeError>("target tokens (Kt)", Kt, "the predictor needs at least one target token");
+    if (Kc > grid.size() || Kt > grid.size())
+      fail_field<ShapeError>("Kc / Kt", jepa::detail::cat(Kc, " / ", Kt), jepa::detail::cat("each must be <= the ", grid.size(),
+                                                             " tokens of the ", grid.t, "x", grid.h, "x", grid.w, " grid"));
+    State s;
+    s.B_ = B, s.Kc_ = s.Kc_cap_ = Kc, s.Kt_ = s.Kt_cap_ = Kt, s.mode_ = mode, s.grid_ = grid;
+    const index_t S = Kc + Kt, D = cfg_.encoder_dim, Dp = cfg_.pred_dim, W = output_width();
+    const bool train = mode == Mode::training;
+    const int n_x = train ? Depth + 1 : 2;
+    s.x_.assign(static_cast<std::size_t>(n_x), nullptr);
+    s.caches_.assign(train ? Depth : 1, {});
+    Binder<T> b(MemoryCategory::activations);
+    b.request_as(s.sorted_idx_, "predictor.sorted_idx", {B, S});
+    b.request_as(s.slot_, "predictor.slot", {B, S});
+    if constexpr (Levels > 1) {
+      b.request(s.h0_, "predictor_embed.0.out", {B * Kc, D});
+      b.request(s.g0_, "predictor_embed.1.out", {B * Kc, D});
+    }
+    b.request(s.xc_, "predictor_embed.out", {B * Kc, Dp});
+    if constexpr (uses_rope) {
+      const index_t rot = 3 * nn::rope_axis_channels(Dp / cfg_.num_heads);
+      b.request(s.rope_cos_, "predictor.rope.cos", {B * S, rot});
+      b.request(s.rope_sin_, "predictor.rope.sin", {B * S, rot});
+    } else {
+      b.request(s.pos_, "predictor.pos_embed", {grid.size(), Dp});
+    }
+    for (int i = 0; i < n_x; ++i) b.request(s.x_[i], "predictor.x." + std::to_string(i), {B * S, Dp});
+    for (std::size_t i = 0; i < s.caches_.size(); ++i)
+      blocks_[i].plan_cache(b, train ? "predictor_blocks." + std::to_string(i) : "predictor_block", B, S, s.caches_[i]);
+    b.request(s.y_, "predictor_norm.out", {B * S, Dp});
+    b.request(s.y_mean_, "predictor_norm.mean", {B * S});
+    b.request(s.y_rstd_, "predictor_norm.rstd", {B * S});
+    b.request(s.sel_t_, "predictor.sel_target", {B * Kt, Dp});
+    b.request(s.out_t_, "predictor_proj.out", {B * Kt, W});
+    if (cfg_.predict_context) {
+      b.request(s.sel_c_, "predictor.sel_context", {B * Kc, Dp});
+      b.request(s.out_c_, "predictor_proj_context.out", {B * Kc, W});
+    }
+    if (train) {
+      blocks_[0].plan_workspace(b, "predictor.workspace", B, S, s.ws_);
+      b.request(s.dres_, "predictor.workspace.d_residual", {B * S, Dp});
+      b.request(s.d_y_, "predictor.workspace.d_norm", {B * S, Dp});
+      b.request(s.d_sel_t_, "predictor.workspace.d_sel_target", {B * Kt, Dp});
+      if (cfg_.predict_context) b.request(s.d_sel_c_, "predictor.workspace.d_sel_context", {B * Kc, Dp});
+      b.request(s.d_xc_, "predictor.workspace.d_embed", {B * Kc, Dp});
+      if constexpr (Levels > 1) b.request(s.d_g0_, "predictor.workspace.d_fusion", {B * Kc, D});
+    }
+    s.plan_ = b.plan();
+    b.bind(s.arena_);
+    if constexpr (!uses_rope) {
+      const auto table = Pos::template table<T>(Dp, grid);
+      std::copy(table.begin(), table.end(), s.pos_);
+    }
+    return s;
+  }
+
+  /// z (B,Kc,L·D) context features; ctx_idx (B,Kc), tgt_idx (B,Kt) grid indices (disjoint per row).
+  /// z is read again by backward, so it must stay alive until then (it is the encoder's output).
+  void forward(const T* P, const T* z, const std::int64_t* ctx_idx, const std::int64_t* tgt_idx, State& s,
+               index_t mask_index = 0, Modality modality = Modality::video) const {
+    if (mask_index < 0 || mask_index >= static_cast<index_t>(mask_tokens_.size()))
+      fail_field<IndexError>("mask_index", mask_index,
+                             jepa::detail::cat("this predictor has ", mask_tokens_.size(), " mask token(s)"));
+    s.z_ = z;
+    s.mask_index_ = mask_index;
+    s.modality_ = modality;
+    const index_t B = s.B_, Kc = s.Kc_, Kt = s.Kt_, S = Kc + Kt, Dp = cfg_.pred_dim, M = B * S;
+    sort_indices(ctx_idx, tgt_idx, s);
+    // Embed the context features.
+    if constexpr (Levels > 1) {
+      embed0_.forward(P, z, B * Kc, s.h0_);
+      Backend::template gelu_forward<T>(s.h0_, s.g0_, B * Kc * cfg_.encoder_dim);
+      embed2_.forward(P, s.g0_, B * Kc, s.xc_);
+    } else {
+      embed0_.forward(P, z, B * Kc, s.xc_);
+    }
+    // Assemble the sorted sequence: context rows from xc, target rows = the mask token.
+    T* x0 = s.x_[0];
+    const T* mtok = P + mask_tokens_[static_cast<std::size_t>(mask_index)];
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Kc; ++k)
+        Backend::template copy<T>(s.xc_ + (b * Kc + k) * Dp, x0 + (b * S + s.slot_[b * S + k]) * Dp, Dp);
+      for (index_t k = 0; k < Kt; ++k) Backend::template copy<T>(mtok, x0 + (b * S + s.slot_[b * S + Kc + k]) * Dp, Dp);
+    }
+    nn::RopeTables<T> rope;
+    if constexpr (uses_rope) {
+      nn::rope_tables<T>(s.sorted_idx_, M, s.grid_, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid,
+                         s.rope_cos_, s.rope_sin_);
+      rope = {s.rope_cos_, s.rope_sin_, 3 * nn::rope_axis_channels(Dp / cfg_.num_heads)};
+    } else {
+      for (index_t r = 0; r < M; ++r) Backend::template axpy<T>(T(1), s.pos_ + s.sorted_idx_[r] * Dp, x0 + r * Dp, Dp);
+    }
+    if (cfg_.modality_embedding)
+      Backend::template add_row_vector<T>(x0, P + (modality == Modality::image ? img_mod_ : video_mod_), M, Dp);
+    const bool train = s.mode_ == Mode::training;
+    for (int l = 0; l < Depth; ++l)
+      blocks_[static_cast<std::size_t>(l)].forward(P, train ? s.x_[l] : s.x_[l % 2], B, S, rope,
+                                                   s.caches_[train ? l : 0], train ? s.x_[l + 1] : s.x_[(l + 1) % 2]);
+    norm_.forward(P, train ? s.x_[Depth] : s.x_[Depth % 2], M, s.y_, s.y_mean_, s.y_rstd_);
+    // Unsort: the target rows in It order (and context rows in Ic order), then project.
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Kt; ++k)
+        Backend::template copy<T>(s.y_ + (b * S + s.slot_[b * S + Kc + k]) * Dp, s.sel_t_ + (b * Kt + k) * Dp, Dp);
+      if (cfg_.predict_context)
+        for (index_t k = 0; k < Kc; ++k)
+          Backend::template copy<T>(s.y_ + (b * S + s.slot_[b * S + k]) * Dp, s.sel_c_ + (b * Kc + k) * Dp, Dp);
+    }
+    proj_.forward(P, s.sel_t_, B * Kt, s.out_t_);
+    if (cfg_.predict_context) proj_ctx_.forward(P, s.sel_c_, B * Kc, s.out_c_);
+  }
+
+  /// Predictions for the targets (B,Kt,L·Dout), in the order of the target indices.
+  TensorView<const T, 3> target_output(const State& s) const { return {s.out_t_, {s.B_, s.Kt_, output_width()}}; }
+  /// Predictions for the context tokens (B,Kc,L·Dout) — 2.1's dense prediction (predict_context).
+  TensorView<const T, 3> context_output(const State& s) const {
+    if (!cfg_.predict_context)
+      throw ConfigError("jepa: this predictor has no context output (PredictorConfig.predict_context = false)");
+    return {s.out_c_, {s.B_, s.Kc_, output_width()}};
+  }
+
+  /// d_target (B,Kt,L·Dout); d_context (B,Kc,L·Dout) or null; writes d_z (B,Kc,L·D) when not null.
+  void backward(const T* P, T* G, State& s, const T* d_target, const T* d_context, T* d_z) const {
+    if (s.mode_ != Mode::training)
+      throw ConfigError("jepa: Predictor::backward needs a State made with Mode::training");
+    if (d_context && !cfg_.predict_context)
+      throw ConfigError("jepa: d_context given, but this predictor has no context output");
+    const index_t B = s.B_, Kc = s.Kc_, Kt = s.Kt_, S = Kc + Kt, Dp = cfg_.pred_dim, M = B * S;
+    proj_.backward(P, G, s.sel_t_, d_target, B * Kt, s.d_sel_t_);
+    if (d_context) proj_ctx_.backward(P, G, s.sel_c_, d_context, B * Kc, s.d_sel_c_);
+    Backend::template zero<T>(s.d_y_, M * Dp);
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Kt; ++k)
+        Backend::template copy<T>(s.d_sel_t_ + (b * Kt + k) * Dp, s.d_y_ + (b * S + s.slot_[b * S + Kc + k]) * Dp, Dp);
+      if (d_context)
+        for (index_t k = 0; k < Kc; ++k)
+          Backend::template copy<T>(s.d_sel_c_ + (b * Kc + k) * Dp, s.d_y_ + (b * S + s.slot_[b * S + k]) * Dp, Dp);
+    }
+    Backend::template zero<T>(s.dres_, M * Dp);
+    norm_.backward(P, G, s.x_[Depth], s.y_mean_, s.y_rstd_, s.d_y_, M, s.dres_, true);
+    nn::RopeTables<T> rope;
+    if constexpr (uses_rope) rope = {s.rope_cos_, s.rope_sin_, 3 * nn::rope_axis_channels(Dp / cfg_.num_heads)};
+    for (int l = Depth - 1; l >= 0; --l)
+      blocks_[static_cast<std::size_t>(l)].backward(P, G, s.x_[l], s.caches_[l], rope, s.dres_, B, S, s.ws_);
+    // dres = ∂L/∂seq (sorted). Modality embedding: Σ over all rows; mask token: Σ over target rows.
+    if (G && cfg_.modality_embedding)
+      Backend::template sum_rows_accumulate<T>(s.dres_, G + (s.modality_ == Modality::image ? img_mod_ : video_mod_), M, Dp);
+    T* g_mtok = G ? G + mask_tokens_[static_cast<std::size_t>(s.mask_index_)] : nullptr;
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Kc; ++k)
+        Backend::template copy<T>(s.dres_ + (b * S + s.slot_[b * S + k]) * Dp, s.d_xc_ + (b * Kc + k) * Dp, Dp);
+      if (g_mtok)
+        for (index_t k = 0; k < Kt; ++k)
+          Backend::template axpy<T>(T(1), s.dres_ + (b * S + s.slot_[b * S + Kc + k]) * Dp, g_mtok, Dp);
+    }
+    if constexpr (Levels > 1) {
+      embed2_.backward(P, G, s.g0_, s.d_xc_, B * Kc, s.d_g0_);
+      Backend::template gelu_backward<T>(s.h0_, s.d_g0_, s.d_g0_, B * Kc * cfg_.encoder_dim);
+      embed0_.backward(P, G, s.z_, s.d_g0_, B * Kc, d_z);
+    } else {
+      embed0_.backward(P, G, s.z_, s.d_xc_, B * Kc, d_z);
+    }
+  }
+
+ private:
+  /// Sorts [Ic ; It] per row: sorted_idx = the ascending grid indices; slot[k] = where source item k
+  /// (context items first, then targets) lands. Validates range and disjointness.
+  void sort_indices(const std::int64_t* ctx, const std::int64_t* tgt, State& s) const {
+    const index_t B = s.B_, Kc = s.Kc_, Kt = s.Kt_, S = Kc + Kt, N = s.grid_.size();
+    std::vector<std::int64_t> all(static_cast<std::size_t>(S));
+    std::vector<index_t> order(static_cast<std::size_t>(S));
+    for (index_t b = 0; b < B; ++b) {
+      for (index_t k = 0; k < Kc; ++k) all[k] = ctx[b * Kc + k];
+      for (index_t k = 0; k < Kt; ++k) all[Kc + k] = tgt[b * Kt + k];
+      for (index_t k = 0; k < S; ++k)
+        if (all[k] < 0 || all[k] >= N)
+          throw IndexError(jepa::detail::cat("jepa: predictor ", k < Kc ? "context" : "target", " index ", all[k], " of row ", b,
+                                       " is outside the token grid [0, ", N, ")"));
+      std::iota(order.begin(), order.end(), index_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t c) { return all[a] < all[c]; });
+      for (index_t j = 0; j < S; ++j) {
+        if (j && all[order[j]] == all[order[j - 1]])
+          throw IndexError(jepa::detail::cat("jepa: token ", all[order[j]], " appears twice in row ", b,
+                                       " of the predictor's context and target indices (they must be disjoint)"));
+        s.sorted_idx_[b * S + j] = all[order[j]];
+        s.slot_[b * S + order[j]] = j;
+      }
+    }
+  }
+
+  PredictorConfig cfg_;
+  nn::ParamLayout layout_;
+  nn::Linear<T, Backend> embed0_, embed2_;
+  std::vector<std::size_t> mask_tokens_;
+  std::size_t video_mod_ = 0, img_mod_ = 0;
+  std::vector<nn::Block<T, Backend>> blocks_;
+  nn::LayerNorm<T, Backend> norm_;
+  nn::Linear<T, Backend> proj_, proj_ctx_;
+};
+
+}  // namespace jepa::models
