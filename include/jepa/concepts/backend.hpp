@@ -17,6 +17,12 @@ namespace jepa {
 
 namespace detail {
 template <class B, class T>
+concept backend_has_memory = requires(const T* a, T* c, T s, index_t n) {
+  B::template copy<T>(a, c, n);
+  B::template zero<T>(c, n);
+  B::template axpy<T>(s, a, c, n);
+};
+template <class B, class T>
 concept backend_has_gemm = requires(const T* a, T* c, T s, index_t n) {
   B::template gemm<T>(false, true, n, n, n, s, a, n, a, n, s, c, n);
 };
@@ -64,7 +70,7 @@ template <class B, class T = float>
 concept Backend = requires {
   { B::space } -> std::convertible_to<MemorySpace>;
   typename B::Arena;
-} && detail::backend_has_gemm<B, T> && detail::backend_has_linear<B, T> && detail::backend_has_layer_norm<B, T> &&
+} && detail::backend_has_memory<B, T> && detail::backend_has_gemm<B, T> && detail::backend_has_linear<B, T> && detail::backend_has_layer_norm<B, T> &&
                   detail::backend_has_activations<B, T> && detail::backend_has_rope<B, T> &&
                   detail::backend_has_attention<B, T> && detail::backend_has_tokens<B, T>;
 
@@ -76,6 +82,7 @@ constexpr bool check_backend() {
   static_assert(has_space, "jepa: Backend must define `static constexpr jepa::MemorySpace space` (host or device)");
   constexpr bool has_arena = requires { typename B::Arena; };
   static_assert(has_arena, "jepa: Backend must define `using Arena = ...` (an arena type with resize/data/ptr<T>)");
+  static_assert(backend_has_memory<B, T>, "jepa: Backend must define `copy(src, dst, n)`, `zero(p, n)` and `axpy(alpha, x, y, n)`");
   static_assert(backend_has_gemm<B, T>,
                 "jepa: Backend must define `template <class T> static void gemm(bool ta, bool tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)`");
   static_assert(backend_has_linear<B, T>, "jepa: Backend must define `linear_forward` and `linear_backward` (see backend/cpu/backend.hpp)");

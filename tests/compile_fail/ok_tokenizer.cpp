@@ -1,4 +1,4 @@
-// The valid twin of ko_tokenizer_missing_patch.cpp: a complete user tokenizer compiles.
+// The valid twin of ko_tokenizer.cpp: a complete user tokenizer compiles.
 #include "jepa/models/vit_encoder.hpp"
 
 struct MyTokenizer {

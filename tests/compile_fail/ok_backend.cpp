@@ -1,4 +1,4 @@
-// The valid twin of ko_backend_missing_attention.cpp: the CPU backend satisfies the concept.
+// The valid twin of ko_backend.cpp: the CPU backend satisfies the concept.
 #include "jepa/backend/cpu/backend.hpp"
 #include "jepa/concepts/backend.hpp"
 static_assert(jepa::Backend<jepa::backend::Cpu, float>);

@@ -1,0 +1,32 @@
+// case missing_value: jepa: LossPolicy must define `double value\(double d\) const`
+// case missing_grad: jepa: LossPolicy must define `double grad\(double d\) const`
+// case missing_context_flag: jepa: LossPolicy must define `static constexpr bool has_context_term`
+// case missing_level_weight: jepa: LossPolicy must define `double level_weight\(int level, int levels\) const`
+// case missing_lambda: jepa: LossPolicy must define `double context_lambda\(std::uint64_t step\) const`
+// case missing_weighting: jepa: LossPolicy must define `bool context_weighting\(\) const`
+// A user loss policy missing one requirement at a time (see ok_loss_policy.cpp for the complete one).
+#include <cstdint>
+
+#include "jepa/losses/losses.hpp"
+
+struct MyLoss {
+#ifndef JEPA_KO_missing_value
+  double value(double d) const { return d * d * d * d; }
+#endif
+#ifndef JEPA_KO_missing_grad
+  double grad(double d) const { return 4 * d * d * d; }
+#endif
+#ifndef JEPA_KO_missing_context_flag
+  static constexpr bool has_context_term = false;
+#endif
+#ifndef JEPA_KO_missing_level_weight
+  double level_weight(int, int levels) const { return 1.0 / levels; }
+#endif
+#ifndef JEPA_KO_missing_lambda
+  double context_lambda(std::uint64_t) const { return 0.0; }
+#endif
+#ifndef JEPA_KO_missing_weighting
+  bool context_weighting() const { return false; }
+#endif
+};
+static_assert(jepa::losses::detail::check_loss_policy<MyLoss>());
