@@ -46,7 +46,7 @@ void context_distance_weights(const std::int64_t* ctx, index_t Kc, const std::in
     weights[bk] = static_cast<T>(1.0 / std::sqrt(std::sqrt(best)));
   }
   if (bad >= 0)
-    throw IndexError(detail::cat("jepa: context token ", ctx[bad], " of sample ", bad / Kc, " is also a target token"));
+    throw IndexError(jepa::detail::cat("jepa: context token ", ctx[bad], " of sample ", bad / Kc, " is also a target token"));
 }
 
 }  // namespace jepa::losses

@@ -64,7 +64,7 @@ struct LambdaSchedule {
   }
   void validate() const {
     check_field(std::isfinite(value) && value >= 0, "LambdaSchedule.value", value, "must be finite and >= 0");
-    check_field(!progressive || end > start, "LambdaSchedule.end", end, detail::cat("must be > start (", start, ")"));
+    check_field(!progressive || end > start, "LambdaSchedule.end", end, jepa::detail::cat("must be > start (", start, ")"));
   }
 };
 

@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,9 +69,10 @@ class Jepa {
 
  public:
   Jepa(const VitConfig& enc, const PredictorConfig& pred, Masking masking = {}, Loss loss = {})
-      : encoder_(enc), predictor_(pred), masking_(std::move(masking)), loss_(std::move(loss)),
-        enc_params_(encoder_.layout()), enc_grads_(encoder_.layout()), target_params_(encoder_.layout()),
-        pred_params_(predictor_.layout()), pred_grads_(predictor_.layout()) {
+      : encoder_(std::make_unique<Encoder>(enc)), predictor_(std::make_unique<Predictor>(pred)),
+        masking_(std::move(masking)), loss_(std::move(loss)), enc_params_(encoder_->layout()),
+        enc_grads_(encoder_->layout()), target_params_(encoder_->layout()), pred_params_(predictor_->layout()),
+        pred_grads_(predictor_->layout()) {
     check_field(pred.encoder_dim == enc.embed_dim, "PredictorConfig.encoder_dim", pred.encoder_dim,
                 jepa::detail::cat("must equal the encoder width ", enc.embed_dim));
     check_field(pred.output_dim() == enc.embed_dim, "PredictorConfig.out_dim", pred.output_dim(),
@@ -93,8 +95,8 @@ class Jepa {
     pred_grads_.zero();
   }
 
-  const Encoder& encoder() const { return encoder_; }
-  const Predictor& predictor() const { return predictor_; }
+  const Encoder& encoder() const { return *encoder_; }
+  const Predictor& predictor() const { return *predictor_; }
   const Masking& masking() const { return masking_; }
   const Loss& loss_policy() const { return loss_; }
   nn::ParameterSet<T>& encoder_params() { return enc_params_; }
@@ -106,15 +108,18 @@ class Jepa {
   const std::vector<masking::MaskBatch>& masks() const { return masks_; }
   /// The seed of the masks (masks are a function of (mask_seed, step, sample)).
   std::uint64_t mask_seed = 0;
-  /// Which mask token the predictor uses (the frames-per-clip group index; 0 in pretraining).
+  /// Which mask token the predictor uses (the frames-per-clip group index; 0 in V-JEPA 2 / 2.1
+  /// pretraining, recipe pitfall 9.1.7).
   index_t mask_index = 0;
+  /// V-JEPA 1 uses one mask token per generator: generator j uses mask token j.
+  bool mask_token_per_generator = false;
   /// eps of the extra non-affine LayerNorm on the targets.
   double target_ln_eps = 1e-5;
 
   /// Draws the masks of `step` and evaluates the loss.
   LossReport forward_loss(TensorView<const T, 5> clip, std::uint64_t step, Modality modality = Modality::video) {
     const InputGeometry g{clip.size(2), clip.size(3), clip.size(4)};
-    return forward_loss(clip, step, masking_.sample(encoder_.grid(g), mask_seed, step, clip.size(0)), modality);
+    return forward_loss(clip, step, masking_.sample(encoder_->grid(g), mask_seed, step, clip.size(0)), modality);
   }
 
   /// Evaluates the loss on given masks (one MaskBatch per generator).
@@ -122,8 +127,8 @@ class Jepa {
                           Modality modality = Modality::video) {
     const index_t B = clip.size(0);
     const InputGeometry g{clip.size(2), clip.size(3), clip.size(4)};
-    const nn::TokenGrid grid = encoder_.grid(g);
-    const index_t N = grid.size(), D = encoder_.config().embed_dim, W = levels * D;
+    const nn::TokenGrid grid = encoder_->grid(g);
+    const index_t N = grid.size(), D = encoder_->config().embed_dim, W = levels * D;
     if (masks.empty()) throw ConfigError("jepa: the masking policy produced no mask generator");
     for (std::size_t j = 0; j < masks.size(); ++j) {
       if (masks[j].batch != B)
@@ -141,14 +146,14 @@ class Jepa {
 
     // Targets: the target encoder on every token, then the non-affine LN per level.
     if (!target_state_ || target_state_->geometry() != g || target_state_->batch() != B) {
-      target_state_.emplace(encoder_.make_state(Mode::inference, B, g));
+      target_state_.emplace(encoder_->make_state(Mode::inference, B, g));
       targets_.assign(static_cast<std::size_t>(levels * B * N * D), T(0));
     }
-    encoder_.forward(target_params_.data(), clip, nullptr, *target_state_);
+    encoder_->forward(target_params_.data(), clip, nullptr, *target_state_);
     std::vector<const T*> h(levels);
     for (int l = 0; l < levels; ++l) {
       T* dst = targets_.data() + static_cast<std::size_t>(l) * B * N * D;
-      Backend::template layer_norm_forward<T>(encoder_.output(*target_state_, l).data(), nullptr, nullptr, dst, nullptr,
+      Backend::template layer_norm_forward<T>(encoder_->output(*target_state_, l).data(), nullptr, nullptr, dst, nullptr,
                                               nullptr, B * N, D, static_cast<T>(target_ln_eps));
       h[static_cast<std::size_t>(l)] = dst;
     }
@@ -166,13 +171,13 @@ class Jepa {
       GenState& src = shared_context ? gens_[0] : gen;
       if (gen.run_encoder) {
         ensure_encoder_state(gen, B, g, Kc);
-        encoder_.forward(enc_params_.data(), clip, m.context.data(), *gen.enc);
+        encoder_->forward(enc_params_.data(), clip, m.context.data(), *gen.enc);
         if constexpr (levels == 1) {
-          gen.z_ptr = encoder_.output(*gen.enc).data();
+          gen.z_ptr = encoder_->output(*gen.enc).data();
         } else {  // concatenate the taps along channels, shallow → deep: (B,Kc,L·D)
           gen.z.resize(static_cast<std::size_t>(B * Kc * W));
           for (int l = 0; l < levels; ++l) {
-            const T* tap = encoder_.output(*gen.enc, l).data();
+            const T* tap = encoder_->output(*gen.enc, l).data();
             for (index_t r = 0; r < B * Kc; ++r)
               std::memcpy(gen.z.data() + r * W + l * D, tap + r * D, static_cast<std::size_t>(D) * sizeof(T));
           }
@@ -180,11 +185,11 @@ class Jepa {
         }
       }
       ensure_predictor_state(gen, B, Kc, Kt, grid);
-      predictor_.forward(pred_params_.data(), src.z_ptr, m.context.data(), m.target.data(), *gen.pred, mask_index,
-                         modality);
+      predictor_->forward(pred_params_.data(), src.z_ptr, m.context.data(), m.target.data(), *gen.pred,
+                         mask_token_per_generator ? static_cast<index_t>(j) : mask_index, modality);
       const double gscale = 1.0 / static_cast<double>(G);
       gen.d_target.resize(static_cast<std::size_t>(B * Kt * W));
-      rep.prediction += gscale * losses::level_loss(loss_, predictor_.target_output(*gen.pred).data(), B, Kt, levels, D, h, N,
+      rep.prediction += gscale * losses::level_loss(loss_, predictor_->target_output(*gen.pred).data(), B, Kt, levels, D, h, N,
                                                     m.target.data(), static_cast<const T*>(nullptr), gscale,
                                                     gen.d_target.data());
       gen.use_context = false;
@@ -197,7 +202,7 @@ class Jepa {
         }
         gen.use_context = rep.lambda != 0.0;
         gen.d_context.resize(static_cast<std::size_t>(B * Kc * W));
-        rep.context += gscale * losses::level_loss(loss_, predictor_.context_output(*gen.pred).data(), B, Kc, levels, D, h,
+        rep.context += gscale * losses::level_loss(loss_, predictor_->context_output(*gen.pred).data(), B, Kc, levels, D, h,
                                                    N, m.context.data(), omega, gscale * rep.lambda,
                                                    gen.use_context ? gen.d_context.data() : static_cast<T*>(nullptr));
       }
@@ -214,7 +219,7 @@ class Jepa {
   void backward() {
     if (!have_forward_) throw ConfigError("jepa: Jepa::backward() needs a forward_loss() first");
     have_forward_ = false;
-    const index_t D = encoder_.config().embed_dim, W = levels * D;
+    const index_t D = encoder_->config().embed_dim, W = levels * D;
     std::vector<T>* dz_shared = nullptr;
     for (std::size_t j = 0; j < gens_.size(); ++j) {
       auto& gen = gens_[j];
@@ -223,11 +228,11 @@ class Jepa {
       src.dz.resize(static_cast<std::size_t>(B * Kc * W));
       if (shared_context && j > 0) {  // the predictor of block j adds onto the shared context gradient
         gen.dz_tmp.resize(src.dz.size());
-        predictor_.backward(pred_params_.data(), pred_grads_.data(), *gen.pred, gen.d_target.data(),
+        predictor_->backward(pred_params_.data(), pred_grads_.data(), *gen.pred, gen.d_target.data(),
                             gen.use_context ? gen.d_context.data() : nullptr, gen.dz_tmp.data());
         Backend::template add<T>(src.dz.data(), gen.dz_tmp.data(), src.dz.data(), B * Kc * W);
       } else {
-        predictor_.backward(pred_params_.data(), pred_grads_.data(), *gen.pred, gen.d_target.data(),
+        predictor_->backward(pred_params_.data(), pred_grads_.data(), *gen.pred, gen.d_target.data(),
                             gen.use_context ? gen.d_context.data() : nullptr, src.dz.data());
       }
       dz_shared = &src.dz;
@@ -262,29 +267,30 @@ class Jepa {
         d_out[static_cast<std::size_t>(l)] = dl.data();
       }
     }
-    encoder_.backward(enc_params_.data(), enc_grads_.data(), *gen.enc, std::span<const T* const>(d_out));
+    encoder_->backward(enc_params_.data(), enc_grads_.data(), *gen.enc, std::span<const T* const>(d_out));
   }
 
   /// Reuses the State when it can hold Kc tokens; otherwise plans one with 25 % headroom (mask
   /// lengths vary a little from step to step, so steady-state training does not allocate).
   void ensure_encoder_state(GenState& gen, index_t B, const InputGeometry& g, index_t Kc) {
-    const index_t N = encoder_.grid(g).size();
+    const index_t N = encoder_->grid(g).size();
     if (!gen.enc || gen.enc->geometry() != g || gen.enc->batch() != B || gen.enc->capacity() < Kc)
-      gen.enc.emplace(encoder_.make_state(Mode::training, B, g, std::min(N, Kc + Kc / 4)));
+      gen.enc.emplace(encoder_->make_state(Mode::training, B, g, std::min(N, Kc + Kc / 4)));
     gen.enc->set_tokens(Kc);
   }
   void ensure_predictor_state(GenState& gen, index_t B, index_t Kc, index_t Kt, const nn::TokenGrid& grid) {
     const index_t N = grid.size();
     if (!gen.pred || gen.pred->batch() != B || gen.pred->context_capacity() < Kc || gen.pred->target_capacity() < Kt ||
         gen.grid != grid) {
-      gen.pred.emplace(predictor_.make_state(Mode::training, B, std::min(N, Kc + Kc / 4), std::min(N, Kt + Kt / 4), grid));
+      gen.pred.emplace(predictor_->make_state(Mode::training, B, std::min(N, Kc + Kc / 4), std::min(N, Kt + Kt / 4), grid));
       gen.grid = grid;
     }
     gen.pred->set_lengths(Kc, Kt);
   }
 
-  Encoder encoder_;
-  Predictor predictor_;
+  // Owned through pointers so the parameter sets' layout references survive moves of the model.
+  std::unique_ptr<Encoder> encoder_;
+  std::unique_ptr<Predictor> predictor_;
   Masking masking_;
   Loss loss_;
   nn::ParameterSet<T> enc_params_, enc_grads_, target_params_, pred_params_, pred_grads_;

@@ -32,4 +32,14 @@ struct Patch2d {
   static Shape weight_shape(index_t dim, index_t in_chans) { return {dim, in_chans, P, P}; }
 };
 
+/// The V-JEPA / V-JEPA 2 image convention: an image (B,C,H,W) becomes a clip (B,C,F,H,W) of F
+/// identical frames that goes through the video tokenizer (F = 16 in pretraining and image evals).
+template <class T>
+void repeat_frames(const T* image, index_t B, index_t C, index_t H, index_t W, index_t frames, T* clip) {
+  const index_t plane = H * W;
+  for (index_t bc = 0; bc < B * C; ++bc)
+    for (index_t f = 0; f < frames; ++f)
+      for (index_t p = 0; p < plane; ++p) clip[(bc * frames + f) * plane + p] = image[bc * plane + p];
+}
+
 }  // namespace jepa::tokenizers
