@@ -63,9 +63,9 @@ inline MaskBatch truncate_batch(const std::vector<MaskPair>& pairs) {
   mb.target_len = static_cast<index_t>(pairs[0].target.size());
   for (std::size_t b = 0; b < pairs.size(); ++b) {
     if (pairs[b].context.empty())
-      throw ShapeError(detail::cat("jepa: mask of sample ", b, " leaves no context token (nothing to encode)"));
+      throw ShapeError(jepa::detail::cat("jepa: mask of sample ", b, " leaves no context token (nothing to encode)"));
     if (pairs[b].target.empty())
-      throw ShapeError(detail::cat("jepa: mask of sample ", b, " has no target token (nothing to predict)"));
+      throw ShapeError(jepa::detail::cat("jepa: mask of sample ", b, " has no target token (nothing to predict)"));
     mb.context_len = std::min<index_t>(mb.context_len, static_cast<index_t>(pairs[b].context.size()));
     mb.target_len = std::min<index_t>(mb.target_len, static_cast<index_t>(pairs[b].target.size()));
   }
@@ -84,7 +84,7 @@ inline void validate(const MaskBatch& m, const TokenGrid& grid) {
   if (m.target_len <= 0) fail_field<ShapeError>("MaskBatch.target_len", m.target_len, "the mask has no target token");
   if (static_cast<index_t>(m.context.size()) != m.batch * m.context_len ||
       static_cast<index_t>(m.target.size()) != m.batch * m.target_len)
-    throw ShapeError(detail::cat("jepa: MaskBatch holds ", m.context.size(), " context and ", m.target.size(),
+    throw ShapeError(jepa::detail::cat("jepa: MaskBatch holds ", m.context.size(), " context and ", m.target.size(),
                                  " target indices; expected ", m.batch, "x", m.context_len, " and ", m.batch, "x",
                                  m.target_len));
   std::vector<std::uint8_t> seen(static_cast<std::size_t>(N));
@@ -95,13 +95,13 @@ inline void validate(const MaskBatch& m, const TokenGrid& grid) {
       const index_t len = set == 0 ? m.context_len : m.target_len;
       for (index_t k = 0; k < len; ++k) {
         if (row[k] < 0 || row[k] >= N)
-          throw IndexError(detail::cat("jepa: mask index ", row[k], " of sample ", b, " is outside the ", grid.t, "x",
+          throw IndexError(jepa::detail::cat("jepa: mask index ", row[k], " of sample ", b, " is outside the ", grid.t, "x",
                                        grid.h, "x", grid.w, " token grid [0, ", N, ")"));
         if (k && row[k] <= row[k - 1])
-          throw IndexError(detail::cat("jepa: mask rows must be strictly ascending (sample ", b, ", ",
+          throw IndexError(jepa::detail::cat("jepa: mask rows must be strictly ascending (sample ", b, ", ",
                                        set == 0 ? "context" : "target", " position ", k, ")"));
         if (seen[static_cast<std::size_t>(row[k])]++)
-          throw IndexError(detail::cat("jepa: token ", row[k], " of sample ", b, " is in both the context and the target"));
+          throw IndexError(jepa::detail::cat("jepa: token ", row[k], " of sample ", b, " is in both the context and the target"));
       }
     }
   }

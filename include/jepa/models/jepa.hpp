@@ -13,7 +13,8 @@
 // instantiation with its own parameter buffer (stop-gradient is structural); its EMA update is the
 // optimizer's job. A masking policy may declare `static constexpr bool shared_context = true`
 // (I-JEPA: one context, several target blocks): the encoder then runs once and the predictor once
-// per target block.
+// per target block, whenever the contexts of all generators are identical (they may differ when the
+// recipe's relaxation lets a context overlap a block; then each generator runs on its own).
 //
 // Accumulation contract: backward() ACCUMULATES into encoder_grads() and predictor_grads().
 #pragma once
@@ -135,9 +136,10 @@ class Jepa {
         throw ShapeError(jepa::detail::cat("jepa: mask generator ", j, " was drawn for a batch of ", masks[j].batch,
                                            " but the clip batch is ", B));
       masking::validate(masks[j], grid);
-      if (shared_context && (masks[j].context != masks[0].context))
-        throw ConfigError("jepa: the masking policy declares shared_context but its generators' contexts differ");
     }
+    share_ = shared_context;
+    for (std::size_t j = 1; j < masks.size() && share_; ++j)
+      share_ = masks[j].context_len == masks[0].context_len && masks[j].context == masks[0].context;
     masks_ = std::move(masks);
     const std::size_t G = masks_.size();
     LossReport rep;
@@ -167,8 +169,8 @@ class Jepa {
       const index_t Kc = m.context_len, Kt = m.target_len;
       rep.context_len.push_back(Kc);
       rep.target_len.push_back(Kt);
-      gen.run_encoder = !shared_context || j == 0;
-      GenState& src = shared_context ? gens_[0] : gen;
+      gen.run_encoder = !share_ || j == 0;
+      GenState& src = share_ ? gens_[0] : gen;
       if (gen.run_encoder) {
         ensure_encoder_state(gen, B, g, Kc);
         encoder_->forward(enc_params_.data(), clip, m.context.data(), *gen.enc);
@@ -224,9 +226,9 @@ class Jepa {
     for (std::size_t j = 0; j < gens_.size(); ++j) {
       auto& gen = gens_[j];
       const index_t B = gen.pred->batch(), Kc = gen.pred->context_len();
-      GenState& src = shared_context ? gens_[0] : gen;
+      GenState& src = share_ ? gens_[0] : gen;
       src.dz.resize(static_cast<std::size_t>(B * Kc * W));
-      if (shared_context && j > 0) {  // the predictor of block j adds onto the shared context gradient
+      if (share_ && j > 0) {  // the predictor of block j adds onto the shared context gradient
         gen.dz_tmp.resize(src.dz.size());
         predictor_->backward(pred_params_.data(), pred_grads_.data(), *gen.pred, gen.d_target.data(),
                             gen.use_context ? gen.d_context.data() : nullptr, gen.dz_tmp.data());
@@ -236,9 +238,9 @@ class Jepa {
                             gen.use_context ? gen.d_context.data() : nullptr, src.dz.data());
       }
       dz_shared = &src.dz;
-      if (!shared_context) encoder_backward(gen, B, Kc, D);
+      if (!share_) encoder_backward(gen, B, Kc, D);
     }
-    if (shared_context && dz_shared) encoder_backward(gens_[0], gens_[0].enc->batch(), gens_[0].enc->tokens(), D);
+    if (share_ && dz_shared) encoder_backward(gens_[0], gens_[0].enc->batch(), gens_[0].enc->tokens(), D);
   }
 
  private:
@@ -300,6 +302,7 @@ class Jepa {
   std::vector<GenState> gens_;
   double lambda_ = 0;
   bool have_forward_ = false;
+  bool share_ = false;  // this evaluation runs the encoder once for all generators
 };
 
 }  // namespace jepa::models
