@@ -26,14 +26,21 @@
 // not depend on the number of threads or on how work is split (bitwise-identical results for any
 // OMP_NUM_THREADS). Both backward schedules below compute every value with identical operations.
 //
-// Threads: OpenMP over (batch·head × query tile) in the forward. The backward runs either
+// Threads: OpenMP over (batch·head × query tile) in the forward, split into contiguous cost-balanced
+// ranges (a thread packs the k, v of a head once per range). The backward runs either
 //   (a) one (batch, head) per thread: key tiles outer, query tiles inner, dQ accumulated per head; or
 //   (b) when B·H is too small to occupy the threads: pass 1 over (batch·head × key tile) for dK, dV,
 //       pass 2 over (batch·head × query tile) for dQ (recomputes S and dP: 7 instead of 5 GEMMs).
 // No BLAS is called inside a parallel region; the GEMM micro-kernels below are self-contained.
+// An exception inside a parallel region (allocation failure) is rethrown after it.
+//
+// Kernels: register-blocked micro-kernels written with GNU vector extensions (GCC, Clang) at the
+// widest width the target enables (AVX-512: 16 floats, AVX: 8, otherwise 4; JEPA_ATTENTION_SIMD_BYTES
+// overrides). float uses a polynomial 2^x (< 1 ulp); double uses std::exp2 (for gradient checks).
 //
 // Scratch: per-thread, grow-only thread_local buffers (64-byte aligned), allocated the first time a
 // thread needs a given size and reused afterwards; their contents never carry over between calls.
+// Per thread, roughly: forward 2·Nk·Dh + 3·64·Dh elements; backward (a) 3·Nq·Dh, (b) 3·Nq·Dh + 3·Nk·Dh.
 #pragma once
 
 #include <algorithm>
@@ -42,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <new>
@@ -63,22 +71,36 @@
 #error "jepa/backend/cpu/attention.hpp needs GCC or Clang (it uses GNU vector extensions)"
 #endif
 
+// Everything that depends on the vector width lives in an inline namespace named after it, so
+// translation units compiled for different instruction sets (e.g. a .cu file's host side without
+// -march=native next to a .cpp with it) never share — and never silently swap — instantiations.
+#if defined(JEPA_ATTENTION_SIMD_BYTES)
+#define JEPA_DETAIL_ATTN_SIMD_BYTES JEPA_ATTENTION_SIMD_BYTES
+#elif defined(__AVX512F__)
+#define JEPA_DETAIL_ATTN_SIMD_BYTES 64
+#elif defined(__AVX__)
+#define JEPA_DETAIL_ATTN_SIMD_BYTES 32
+#else
+#define JEPA_DETAIL_ATTN_SIMD_BYTES 16
+#endif
+#if defined(__FMA__)
+#define JEPA_DETAIL_ATTN_FMA _fma
+#else
+#define JEPA_DETAIL_ATTN_FMA _nofma
+#endif
+#define JEPA_DETAIL_ATTN_CAT3_(a, b, c) a##b##c
+#define JEPA_DETAIL_ATTN_CAT3(a, b, c) JEPA_DETAIL_ATTN_CAT3_(a, b, c)
+#define JEPA_DETAIL_ATTN_ABI JEPA_DETAIL_ATTN_CAT3(simd, JEPA_DETAIL_ATTN_SIMD_BYTES, JEPA_DETAIL_ATTN_FMA)
+
 namespace jepa::backend::cpu {
 
-namespace detail {
+namespace detail::attn {
+inline namespace JEPA_DETAIL_ATTN_ABI {
 
 // ---------------------------------------------------------------------------------------------
 // SIMD vocabulary: GNU vector extensions of the widest width the target enables.
 // ---------------------------------------------------------------------------------------------
-#if defined(JEPA_ATTENTION_SIMD_BYTES)
-inline constexpr int kSimdBytes = JEPA_ATTENTION_SIMD_BYTES;
-#elif defined(__AVX512F__)
-inline constexpr int kSimdBytes = 64;
-#elif defined(__AVX__)
-inline constexpr int kSimdBytes = 32;
-#else
-inline constexpr int kSimdBytes = 16;
-#endif
+inline constexpr int kSimdBytes = JEPA_DETAIL_ATTN_SIMD_BYTES;
 static_assert(kSimdBytes == 16 || kSimdBytes == 32 || kSimdBytes == 64,
               "jepa: JEPA_ATTENTION_SIMD_BYTES must be 16, 32 or 64");
 
@@ -131,9 +153,9 @@ JEPA_ALWAYS_INLINE V vmax(const V& a, const V& b) {
   return a > b ? a : b;
 }
 
-/// 2^x lane-wise for x ≤ 127 (larger x saturates at 2^127). x ≤ −127 (and −∞) gives exactly 0.
+/// 2^x lane-wise for x ≤ 127 (larger x saturates at 2^127); x < −126.5 (and −∞) gives exactly 0.
 /// float: x = n + f with n = round(x), f ∈ [−½, ½]; 2^f by its degree-7 Taylor polynomial (truncation
-/// error < 5e-9 relative, result within 2 ulp); 2^n assembled in the exponent field.
+/// error < 5.3e-9 relative; measured ≤ 0.85 ulp over [−126, 20]); 2^n assembled in the exponent field.
 /// double: std::exp2 per lane (the double path serves gradient checks; accuracy over speed).
 template <class T>
 JEPA_ALWAYS_INLINE vec_t<T> vexp2(vec_t<T> x) {
@@ -266,7 +288,9 @@ class ScratchBuffer {
 };
 
 /// Scratch slots; each names one buffer per thread and element type.
-enum ScratchSlot : int { kq, kk, kv, ko, kdo, kdq, kdk, kdv, ks, kdp, kvec0, kvec1, kvec2, kall0, kall1, kall2, kSlots };
+enum ScratchSlot : int {
+  kq, kk, kv, ko, kdo, kdq, kdk, kdv, ks, kdp, kvec0, kvec1, kvec2, kall0, kall1, kall2, kSlots
+};
 
 /// The calling thread's grow-only buffer `slot` with room for n elements of T (contents unspecified).
 template <class T>
@@ -314,7 +338,8 @@ inline void validate(const AttnShape& s, const AttnMask& mask, std::string_view 
                             "block_causal needs a block size >= 1");
   if (mask.kind == AttnMask::Kind::dense) {
     check_field<ShapeError>(mask.allowed != nullptr || s.q_len == 0 || s.kv_len == 0,
-                            jepa::detail::cat(fn, ": AttnMask.allowed"), "null", "a dense mask needs a (Nq, Nk) byte array");
+                            jepa::detail::cat(fn, ": AttnMask.allowed"), "null",
+                            "a dense mask needs a (Nq, Nk) byte array");
     check_field<ShapeError>(mask.cols >= s.kv_len, jepa::detail::cat(fn, ": AttnMask.cols"), mask.cols,
                             jepa::detail::cat("a dense mask row must hold kv_len = ", s.kv_len, " entries"));
   }
@@ -396,6 +421,28 @@ bool mask_tile(const AttnMask& m, index_t i0, index_t ni, index_t j0, index_t nj
   }
   return any;
 }
+
+/// Collects the first exception thrown inside a parallel region, to rethrow after it.
+class ParallelErrors {
+ public:
+  template <class F>
+  void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+#ifdef _OPENMP
+#pragma omp critical(jepa_attention_errors)
+#endif
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+};
 
 /// Contiguous, cost-balanced split of `units` work units over the team: unit u goes to the thread
 /// floor(C_u · nt / total) where C_u is the summed cost of the units before it. Calls f(u) for the
@@ -626,7 +673,10 @@ BwdTileScratch<T> bwd_tile_scratch(index_t Dhp, index_t Dh) {
           scratch<T>(kdv, Bc * Dhp)};
 }
 
-}  // namespace detail
+}  // inline namespace JEPA_DETAIL_ATTN_ABI
+}  // namespace detail::attn
+
+inline namespace JEPA_DETAIL_ATTN_ABI {
 
 // =============================================================================================
 // Flash attention (tiled, online softmax).
@@ -637,42 +687,47 @@ BwdTileScratch<T> bwd_tile_scratch(index_t Dhp, index_t Dh) {
 template <class T>
 void attention_flash_forward(const AttnShape& s, AttnOperand<const T> q, AttnOperand<const T> k,
                              AttnOperand<const T> v, AttnOperand<T> o, T* lse, const AttnMask& mask) {
+  namespace impl = detail::attn;
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "jepa: attention supports float and double");
   constexpr std::string_view fn = "attention_flash_forward";
-  detail::validate(s, mask, fn);
+  impl::validate(s, mask, fn);
   const bool rows = s.batch * s.heads * s.q_len > 0, keys = s.batch * s.heads * s.kv_len > 0;
-  detail::check_operand(q.data, rows, fn, "q");
-  detail::check_operand(o.data, rows, fn, "o");
-  detail::check_operand(k.data, rows && keys, fn, "k");
-  detail::check_operand(v.data, rows && keys, fn, "v");
+  impl::check_operand(q.data, rows, fn, "q");
+  impl::check_operand(o.data, rows, fn, "o");
+  impl::check_operand(k.data, rows && keys, fn, "k");
+  impl::check_operand(v.data, rows && keys, fn, "v");
   if (!rows) return;
 
-  constexpr index_t Br = detail::kFwdQueryTile, Bc = detail::kFwdKeyTile;
-  const index_t Dh = s.head_dim, Nk = s.kv_len, nqt = detail::ceil_div(s.q_len, Br);
+  constexpr index_t Br = impl::kFwdQueryTile, Bc = impl::kFwdKeyTile;
+  const index_t Dh = s.head_dim, Nk = s.kv_len, nqt = impl::ceil_div(s.q_len, Br);
   const index_t units = s.batch * s.heads * nqt;
   // Cost of a unit: its key tiles plus one for packing and the epilogue.
   const auto cost = [&](index_t u) {
     const index_t i0 = (u % nqt) * Br;
-    return detail::ceil_div(detail::key_limit(mask, i0, std::min(Br, s.q_len - i0), Nk), Bc) + 1;
+    return impl::ceil_div(impl::key_limit(mask, i0, std::min(Br, s.q_len - i0), Nk), Bc) + 1;
   };
 
+  impl::ParallelErrors errors;
+#ifdef _OPENMP
 #pragma omp parallel
-  {
-    const detail::FwdScratch<T> w{detail::scratch<T>(detail::kk, Nk * Dh), detail::scratch<T>(detail::kv, Nk * Dh),
-                                  detail::scratch<T>(detail::kq, Dh * Br),  detail::scratch<T>(detail::ks, Bc * Br),
-                                  detail::scratch<T>(detail::ko, Dh * Br),  detail::scratch<T>(detail::kvec0, Br),
-                                  detail::scratch<T>(detail::kvec1, Br),    detail::scratch<T>(detail::kvec2, Br)};
+#endif
+  errors.run([&] {
+    const impl::FwdScratch<T> w{impl::scratch<T>(impl::kk, Nk * Dh), impl::scratch<T>(impl::kv, Nk * Dh),
+                                impl::scratch<T>(impl::kq, Dh * Br),  impl::scratch<T>(impl::ks, Bc * Br),
+                                impl::scratch<T>(impl::ko, Dh * Br),  impl::scratch<T>(impl::kvec0, Br),
+                                impl::scratch<T>(impl::kvec1, Br),    impl::scratch<T>(impl::kvec2, Br)};
     index_t packed = -1;  // batch·head whose k, v are in w.kp, w.vp
-    detail::for_my_units(units, cost, [&](index_t u) {
+    impl::for_my_units(units, cost, [&](index_t u) {
       const index_t bh = u / nqt, b = bh / s.heads, h = bh % s.heads;
       if (bh != packed) {
-        detail::pack_rows(k, b, h, 0, Nk, Dh, w.kp, Dh);
-        detail::pack_rows(v, b, h, 0, Nk, Dh, w.vp, Dh);
+        impl::pack_rows(k, b, h, 0, Nk, Dh, w.kp, Dh);
+        impl::pack_rows(v, b, h, 0, Nk, Dh, w.vp, Dh);
         packed = bh;
       }
-      detail::flash_forward_tile(s, q, o, lse, mask, w, b, h, (u % nqt) * Br);
+      impl::flash_forward_tile(s, q, o, lse, mask, w, b, h, (u % nqt) * Br);
     });
-  }
+  });
+  errors.rethrow();
 }
 
 /// FlashAttention-2 backward: dq, dk, dv (overwritten) from q, k, v, the forward's o and lse, and dout.
@@ -681,117 +736,122 @@ void attention_flash_backward(const AttnShape& s, AttnOperand<const T> q, AttnOp
                               AttnOperand<const T> v, AttnOperand<const T> o, AttnOperand<const T> dout,
                               const T* lse, AttnOperand<T> dq, AttnOperand<T> dk, AttnOperand<T> dv,
                               const AttnMask& mask) {
+  namespace impl = detail::attn;
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "jepa: attention supports float and double");
   constexpr std::string_view fn = "attention_flash_backward";
-  detail::validate(s, mask, fn);
+  impl::validate(s, mask, fn);
   const bool rows = s.batch * s.heads * s.q_len > 0, keys = s.batch * s.heads * s.kv_len > 0;
-  detail::check_operand(q.data, rows, fn, "q");
-  detail::check_operand(o.data, rows, fn, "o");
-  detail::check_operand(dout.data, rows, fn, "dout");
-  detail::check_operand(dq.data, rows, fn, "dq");
-  detail::check_operand(lse, rows, fn, "lse");
-  detail::check_operand(k.data, keys, fn, "k");
-  detail::check_operand(v.data, keys, fn, "v");
-  detail::check_operand(dk.data, keys, fn, "dk");
-  detail::check_operand(dv.data, keys, fn, "dv");
+  impl::check_operand(q.data, rows, fn, "q");
+  impl::check_operand(o.data, rows, fn, "o");
+  impl::check_operand(dout.data, rows, fn, "dout");
+  impl::check_operand(dq.data, rows, fn, "dq");
+  impl::check_operand(lse, rows, fn, "lse");
+  impl::check_operand(k.data, keys, fn, "k");
+  impl::check_operand(v.data, keys, fn, "v");
+  impl::check_operand(dk.data, keys, fn, "dk");
+  impl::check_operand(dv.data, keys, fn, "dv");
   const index_t BH = s.batch * s.heads, Nq = s.q_len, Nk = s.kv_len, Dh = s.head_dim;
   if (BH == 0) return;
 
-  constexpr index_t Br = detail::kBwdQueryTile, Bc = detail::kBwdKeyTile;
-  const index_t Dhp = detail::round_up(Dh, detail::kLanes<T>);
-  const index_t nqt = detail::ceil_div(Nq, Br), nkt = detail::ceil_div(Nk, Bc);
+  constexpr index_t Br = impl::kBwdQueryTile, Bc = impl::kBwdKeyTile;
+  const index_t Dhp = impl::round_up(Dh, impl::kLanes<T>);
+  const index_t nqt = impl::ceil_div(Nq, Br), nkt = impl::ceil_div(Nk, Bc);
 
   // Schedule (a) costs ceil(BH/nt) head-times, (b) about 1.4·BH/nt (7 GEMMs instead of 5).
-  const index_t nt = detail::max_threads();
-  const bool per_head = nt == 1 || 10 * detail::ceil_div(BH, nt) * nt <= 14 * BH;
+  const index_t nt = impl::max_threads();
+  const bool per_head = nt == 1 || 10 * impl::ceil_div(BH, nt) * nt <= 14 * BH;
 
+  impl::ParallelErrors errors;
   if (per_head) {
+#ifdef _OPENMP
 #pragma omp parallel
-    {
-      const detail::BwdHeadScratch<T> hs{detail::scratch<T>(detail::kq, Nq * Dhp),
-                                         detail::scratch<T>(detail::kdo, Nq * Dhp),
-                                         detail::scratch<T>(detail::kvec0, Nq), detail::scratch<T>(detail::kvec1, Nq)};
-      const detail::BwdTileScratch<T> ts = detail::bwd_tile_scratch<T>(Dhp, Dh);
-      T* dq_acc = detail::scratch<T>(detail::kdq, Nq * Dhp);
-      detail::for_my_units(BH, [](index_t) { return index_t{1}; }, [&](index_t bh) {
+#endif
+    errors.run([&] {
+      const impl::BwdHeadScratch<T> hs{impl::scratch<T>(impl::kq, Nq * Dhp), impl::scratch<T>(impl::kdo, Nq * Dhp),
+                                       impl::scratch<T>(impl::kvec0, Nq), impl::scratch<T>(impl::kvec1, Nq)};
+      const impl::BwdTileScratch<T> ts = impl::bwd_tile_scratch<T>(Dhp, Dh);
+      T* dq_acc = impl::scratch<T>(impl::kdq, Nq * Dhp);
+      impl::for_my_units(BH, [](index_t) { return index_t{1}; }, [&](index_t bh) {
         const index_t b = bh / s.heads, h = bh % s.heads;
-        detail::pack_rows(q, b, h, 0, Nq, Dh, hs.qp, Dhp);
-        detail::pack_rows(dout, b, h, 0, Nq, Dh, hs.dop, Dhp);
-        detail::row_constants(s, o, dout, lse, b, h, 0, Nq, hs.d, hs.lse2);
+        impl::pack_rows(q, b, h, 0, Nq, Dh, hs.qp, Dhp);
+        impl::pack_rows(dout, b, h, 0, Nq, Dh, hs.dop, Dhp);
+        impl::row_constants(s, o, dout, lse, b, h, 0, Nq, hs.d, hs.lse2);
         std::fill(dq_acc, dq_acc + Nq * Dhp, T(0));
-        for (index_t kt = 0; kt < nkt; ++kt) detail::bwd_key_tile(s, mask, hs, ts, k, v, dk, dv, b, h, kt, dq_acc);
+        for (index_t kt = 0; kt < nkt; ++kt) impl::bwd_key_tile(s, mask, hs, ts, k, v, dk, dv, b, h, kt, dq_acc);
         for (index_t r = 0; r < Nq; ++r) std::copy_n(dq_acc + r * Dhp, Dh, dq.at(b, h, r));
       });
-    }
+    });
+    errors.rethrow();
     return;
   }
 
   const auto kt_cost = [&](index_t u) {
     const index_t j0 = (u % nkt) * Bc;
-    return nqt - std::min(nqt, detail::first_query(mask, j0) / Br) + 1;
+    return nqt - std::min(nqt, impl::first_query(mask, j0) / Br) + 1;
   };
   const auto qt_cost = [&](index_t u) {
     const index_t i0 = (u % nqt) * Br;
-    return detail::ceil_div(detail::key_limit(mask, i0, std::min(Br, Nq - i0), Nk), Bc) + 1;
+    return impl::ceil_div(impl::key_limit(mask, i0, std::min(Br, Nq - i0), Nk), Bc) + 1;
   };
+#ifdef _OPENMP
 #pragma omp parallel
-  {
-    const detail::BwdTileScratch<T> ts = detail::bwd_tile_scratch<T>(Dhp, Dh);
+#endif
+  errors.run([&] {
+    const impl::BwdTileScratch<T> ts = impl::bwd_tile_scratch<T>(Dhp, Dh);
     // Pass 1: dK, dV over (batch·head × key tile).
     {
-      const detail::BwdHeadScratch<T> hs{detail::scratch<T>(detail::kq, Nq * Dhp),
-                                         detail::scratch<T>(detail::kdo, Nq * Dhp),
-                                         detail::scratch<T>(detail::kvec0, Nq), detail::scratch<T>(detail::kvec1, Nq)};
+      const impl::BwdHeadScratch<T> hs{impl::scratch<T>(impl::kq, Nq * Dhp), impl::scratch<T>(impl::kdo, Nq * Dhp),
+                                       impl::scratch<T>(impl::kvec0, Nq), impl::scratch<T>(impl::kvec1, Nq)};
       index_t packed = -1;
       if (nkt > 0)
-        detail::for_my_units(BH * nkt, kt_cost, [&](index_t u) {
+        impl::for_my_units(BH * nkt, kt_cost, [&](index_t u) {
           const index_t bh = u / nkt, b = bh / s.heads, h = bh % s.heads;
           if (bh != packed) {
-            detail::pack_rows(q, b, h, 0, Nq, Dh, hs.qp, Dhp);
-            detail::pack_rows(dout, b, h, 0, Nq, Dh, hs.dop, Dhp);
-            detail::row_constants(s, o, dout, lse, b, h, 0, Nq, hs.d, hs.lse2);
+            impl::pack_rows(q, b, h, 0, Nq, Dh, hs.qp, Dhp);
+            impl::pack_rows(dout, b, h, 0, Nq, Dh, hs.dop, Dhp);
+            impl::row_constants(s, o, dout, lse, b, h, 0, Nq, hs.d, hs.lse2);
             packed = bh;
           }
-          detail::bwd_key_tile(s, mask, hs, ts, k, v, dk, dv, b, h, u % nkt, static_cast<T*>(nullptr));
+          impl::bwd_key_tile(s, mask, hs, ts, k, v, dk, dv, b, h, u % nkt, static_cast<T*>(nullptr));
         });
     }
     // Pass 2: dQ over (batch·head × query tile), the same dS recomputed, summed over key tiles in order.
     {
-      const detail::BwdHeadScratch<T> hs{detail::scratch<T>(detail::kq, Br * Dhp),
-                                         detail::scratch<T>(detail::kdo, Br * Dhp),
-                                         detail::scratch<T>(detail::kvec0, Br), detail::scratch<T>(detail::kvec1, Br)};
-      T* kp_all = detail::scratch<T>(detail::kall0, nkt * Bc * Dhp);  // key tiles, each (Bc, Dhp)
-      T* kt_all = detail::scratch<T>(detail::kall1, nkt * Dh * Bc);   // key tiles transposed, each (Dh, Bc)
-      T* vt_all = detail::scratch<T>(detail::kall2, nkt * Dh * Bc);   // value tiles transposed
-      T* dq_acc = detail::scratch<T>(detail::kdq, Br * Dhp);
+      const impl::BwdHeadScratch<T> hs{impl::scratch<T>(impl::kq, Br * Dhp), impl::scratch<T>(impl::kdo, Br * Dhp),
+                                       impl::scratch<T>(impl::kvec0, Br), impl::scratch<T>(impl::kvec1, Br)};
+      T* kp_all = impl::scratch<T>(impl::kall0, nkt * Bc * Dhp);  // key tiles, each (Bc, Dhp)
+      T* kt_all = impl::scratch<T>(impl::kall1, nkt * Dh * Bc);   // key tiles transposed, each (Dh, Bc)
+      T* vt_all = impl::scratch<T>(impl::kall2, nkt * Dh * Bc);   // value tiles transposed
+      T* dq_acc = impl::scratch<T>(impl::kdq, Br * Dhp);
       index_t packed = -1;
-      detail::for_my_units(BH * nqt, qt_cost, [&](index_t u) {
+      impl::for_my_units(BH * nqt, qt_cost, [&](index_t u) {
         const index_t bh = u / nqt, b = bh / s.heads, h = bh % s.heads;
         if (bh != packed) {
           for (index_t kt = 0; kt < nkt; ++kt)
-            detail::pack_key_tile(k, v, b, h, kt * Bc, std::min(Bc, Nk - kt * Bc), Dh, Dhp, kp_all + kt * Bc * Dhp,
-                                  kt_all + kt * Dh * Bc, vt_all + kt * Dh * Bc);
+            impl::pack_key_tile(k, v, b, h, kt * Bc, std::min(Bc, Nk - kt * Bc), Dh, Dhp, kp_all + kt * Bc * Dhp,
+                                kt_all + kt * Dh * Bc, vt_all + kt * Dh * Bc);
           packed = bh;
         }
         const index_t i0 = (u % nqt) * Br, nq = std::min(Br, Nq - i0);
-        detail::pack_rows(q, b, h, i0, nq, Dh, hs.qp, Dhp);
-        detail::pack_rows(dout, b, h, i0, nq, Dh, hs.dop, Dhp);
-        detail::row_constants(s, o, dout, lse, b, h, i0, nq, hs.d, hs.lse2);
+        impl::pack_rows(q, b, h, i0, nq, Dh, hs.qp, Dhp);
+        impl::pack_rows(dout, b, h, i0, nq, Dh, hs.dop, Dhp);
+        impl::row_constants(s, o, dout, lse, b, h, i0, nq, hs.d, hs.lse2);
         std::fill(dq_acc, dq_acc + nq * Dhp, T(0));
-        const index_t kt_end = detail::ceil_div(detail::key_limit(mask, i0, nq, Nk), Bc);
+        const index_t kt_end = impl::ceil_div(impl::key_limit(mask, i0, nq, Nk), Bc);
         for (index_t kt = 0; kt < kt_end; ++kt) {
           const index_t j0 = kt * Bc, nk = std::min(Bc, Nk - j0);
-          const detail::TileKind kind = detail::classify(mask, i0, nq, j0, nk);
-          if (kind == detail::TileKind::empty) continue;
-          if (!detail::bwd_scores(s, mask, kind, i0, nq, j0, nk, hs.qp, hs.dop, Dhp, kt_all + kt * Dh * Bc,
-                                  vt_all + kt * Dh * Bc, hs.d, hs.lse2, ts.p, ts.ds))
+          const impl::TileKind kind = impl::classify(mask, i0, nq, j0, nk);
+          if (kind == impl::TileKind::empty) continue;
+          if (!impl::bwd_scores(s, mask, kind, i0, nq, j0, nk, hs.qp, hs.dop, Dhp, kt_all + kt * Dh * Bc,
+                                vt_all + kt * Dh * Bc, hs.d, hs.lse2, ts.p, ts.ds))
             continue;
-          detail::gemm<T, false, detail::CInit::load>(nq, Dhp, nk, ts.ds, Bc, kp_all + kt * Bc * Dhp, Dhp, dq_acc, Dhp);
+          impl::gemm<T, false, impl::CInit::load>(nq, Dhp, nk, ts.ds, Bc, kp_all + kt * Bc * Dhp, Dhp, dq_acc, Dhp);
         }
         for (index_t r = 0; r < nq; ++r) std::copy_n(dq_acc + r * Dhp, Dh, dq.at(b, h, i0 + r));
       });
     }
-  }
+  });
+  errors.rethrow();
 }
 
 // =============================================================================================
@@ -801,7 +861,8 @@ void attention_flash_backward(const AttnShape& s, AttnOperand<const T> q, AttnOp
 template <class T>
 void attention_naive_forward(const AttnShape& s, AttnOperand<const T> q, AttnOperand<const T> k,
                              AttnOperand<const T> v, AttnOperand<T> o, T* lse, const AttnMask& mask) {
-  detail::validate(s, mask, "attention_naive_forward");
+  namespace impl = detail::attn;
+  impl::validate(s, mask, "attention_naive_forward");
   const index_t Nq = s.q_len, Nk = s.kv_len, Dh = s.head_dim;
   const T scale = static_cast<T>(s.scale), inf = std::numeric_limits<T>::infinity();
   std::vector<T> S(static_cast<std::size_t>(Nq * Nk));  // (Nq, Nk)
@@ -834,7 +895,8 @@ void attention_naive_backward(const AttnShape& s, AttnOperand<const T> q, AttnOp
                               AttnOperand<const T> v, AttnOperand<const T> o, AttnOperand<const T> dout,
                               const T* lse, AttnOperand<T> dq, AttnOperand<T> dk, AttnOperand<T> dv,
                               const AttnMask& mask) {
-  detail::validate(s, mask, "attention_naive_backward");
+  namespace impl = detail::attn;
+  impl::validate(s, mask, "attention_naive_backward");
   const index_t Nq = s.q_len, Nk = s.kv_len, Dh = s.head_dim;
   const T scale = static_cast<T>(s.scale), inf = std::numeric_limits<T>::infinity();
   std::vector<T> P(static_cast<std::size_t>(Nq * Nk)), dS(P.size());  // (Nq, Nk)
@@ -875,4 +937,5 @@ void attention_naive_backward(const AttnShape& s, AttnOperand<const T> q, AttnOp
     }
 }
 
+}  // inline namespace JEPA_DETAIL_ATTN_ABI
 }  // namespace jepa::backend::cpu
