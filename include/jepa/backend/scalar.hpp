@@ -49,4 +49,23 @@ JEPA_HOST_DEVICE inline T smooth_l1(T d, T beta) {
   return a < beta ? T(0.5) * d * d / beta : a - T(0.5) * beta;
 }
 
+/// One AdamW update of a single scalar, in PyTorch's order (torch.optim.AdamW, non-foreach):
+///   p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
+///   p ← p − (lr / bc1) · m / (√v / √bc2 + ε),   bc1 = 1 − β1^t, bc2 = 1 − β2^t
+template <class T>
+JEPA_HOST_DEVICE inline void adamw_step(T& p, T g, T& m, T& v, double lr, double wd, double beta1, double beta2,
+                                        double eps, double bc1, double sqrt_bc2) {
+  using std::sqrt;
+  p = static_cast<T>(p * (1.0 - lr * wd));
+  m = static_cast<T>(beta1 * m + (1.0 - beta1) * g);
+  v = static_cast<T>(beta2 * v + (1.0 - beta2) * g * g);
+  const double denom = sqrt(static_cast<double>(v)) / sqrt_bc2 + eps;
+  p = static_cast<T>(p - (lr / bc1) * (m / denom));
+}
+/// EMA of the target encoder: θ̄ ← m·θ̄ + (1 − m)·θ.
+template <class T>
+JEPA_HOST_DEVICE inline T ema_lerp(T target, T online, double momentum) {
+  return static_cast<T>(momentum * target + (1.0 - momentum) * online);
+}
+
 }  // namespace jepa::scalar
