@@ -107,6 +107,19 @@ class Jepa {
   nn::ParameterSet<T>& predictor_grads() { return pred_grads_; }
   /// Masks of the last forward_loss.
   const std::vector<masking::MaskBatch>& masks() const { return masks_; }
+  /// Normalised targets of level l from the last forward_loss: (B, N, D).
+  TensorView<const T, 3> targets(int l = 0) const {
+    if (!target_state_ || l < 0 || l >= levels)
+      fail_field<IndexError>("target level", l, jepa::detail::cat("need a forward_loss first and 0 <= level < ", levels));
+    const index_t B = target_state_->batch(), N = target_state_->tokens(), D = encoder_->config().embed_dim;
+    return {targets_.data() + static_cast<std::size_t>(l) * B * N * D, {B, N, D}};
+  }
+  /// Predictions of generator j from the last forward_loss: (B, Kt, L·D).
+  TensorView<const T, 3> predictions(std::size_t j = 0) const {
+    if (j >= gens_.size() || !gens_[j].pred)
+      fail_field<IndexError>("generator", j, jepa::detail::cat("the last forward_loss had ", gens_.size(), " generator(s)"));
+    return predictor_->target_output(*gens_[j].pred);
+  }
   /// The seed of the masks (masks are a function of (mask_seed, step, sample)).
   std::uint64_t mask_seed = 0;
   /// Which mask token the predictor uses (the frames-per-clip group index; 0 in V-JEPA 2 / 2.1
