@@ -100,6 +100,7 @@ class Jepa {
   const Predictor& predictor() const { return *predictor_; }
   const Masking& masking() const { return masking_; }
   const Loss& loss_policy() const { return loss_; }
+  Loss& loss_policy_mut() { return loss_; }
   nn::ParameterSet<T>& encoder_params() { return enc_params_; }
   nn::ParameterSet<T>& encoder_grads() { return enc_grads_; }
   nn::ParameterSet<T>& target_params() { return target_params_; }
@@ -225,7 +226,7 @@ class Jepa {
     rep.loss = rep.prediction + rep.lambda * rep.context;
     if (!std::isfinite(rep.loss))
       throw NumericError(jepa::detail::cat("jepa: the loss is not finite (prediction ", rep.prediction, ", context ",
-                                           rep.context, ") at step ", step));
+                                           rep.context, ", schedule step ", step, ")"));
     have_forward_ = true;
     return rep;
   }
