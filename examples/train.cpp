@@ -18,6 +18,9 @@
 #include "jepa/models/jepa_presets.hpp"
 #include "jepa/train/checkpoint.hpp"
 #include "jepa/train/trainer.hpp"
+#ifdef JEPA_TRAIN_WITH_FOLDERS
+#include "jepa/train/folder_source.hpp"
+#endif
 
 using namespace jepa;
 namespace P = jepa::models::presets;
@@ -25,7 +28,7 @@ namespace P = jepa::models::presets;
 namespace {
 
 struct Options {
-  std::string family = "vjepa2", size = "micro", out = "jepa-run", config;
+  std::string family = "vjepa2", size = "micro", out = "jepa-run", config, data = "synthetic", image_data;
   std::uint64_t steps = 300, cooldown_steps = 60, checkpoint_every = 100, seed = 239;
   index_t batch = 4, frames = 4, res = 64, cooldown_frames = 8, cooldown_res = 64, image_batch = -1;
   index_t micro_batches = 1;
@@ -51,6 +54,10 @@ void usage() {
       "  --out DIR          run directory: log.csv, loss.png, checkpoint.safetensors (default jepa-run)\n"
       "  --checkpoint-every N   atomic checkpoint every N steps (default 100)\n"
       "  --seed N           model and mask seed (default 239, as the V-JEPA 2 configs)\n"
+      "  --data SPEC        synthetic (default: moving shapes, no download) | videos:DIR | frames:DIR |\n"
+      "                     images:DIR — videos at 4 fps with the recipe's crop, flip and normalisation;\n"
+      "                     unreadable files are skipped and reported\n"
+      "  --image-data SPEC  2.1 image stream (default: synthetic 1-frame clips), e.g. images:DIR\n"
       "  --no-resume        start afresh even if DIR has a checkpoint");
 }
 
@@ -79,6 +86,7 @@ Options parse(int argc, char** argv) {
       take(j, "cooldown_frames", o.cooldown_frames), take(j, "cooldown_res", o.cooldown_res);
       take(j, "image_batch", o.image_batch), take(j, "micro_batches", o.micro_batches), take(j, "lr", o.lr);
       take(j, "lr_start", o.lr_start), take(j, "lr_final", o.lr_final), take(j, "wd", o.wd), take(j, "ema", o.ema);
+      take(j, "data", o.data), take(j, "image_data", o.image_data);
     } catch (const nlohmann::json::exception& e) {
       throw ConfigError("jepa: config file '" + o.config + "' has a value of the wrong type: " + e.what());
     }
@@ -120,6 +128,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--wd") o.wd = num(val());
     else if (a == "--ema") o.ema = num(val());
     else if (a == "--no-resume") o.resume = false;
+    else if (a == "--data") o.data = val();
+    else if (a == "--image-data") o.image_data = val();
     else throw ConfigError("jepa: unknown option '" + a + "' (see --help)");
   }
   check_field(o.steps >= 1, "--steps", o.steps, "must be >= 1");
@@ -167,6 +177,15 @@ train::TrainConfig stages_for(const Options& o) {
   return c;
 }
 
+train::AnySource make_source(const std::string& spec, std::uint64_t seed) {
+  if (spec == "synthetic") return train::AnySource::of(train::SyntheticSource{seed});
+#ifdef JEPA_TRAIN_WITH_FOLDERS
+  return train::AnySource::of(train::FolderSource::parse(spec));
+#else
+  throw ConfigError("jepa: --data '" + spec + "' needs FFmpeg and stb: this build has only the synthetic source");
+#endif
+}
+
 template <class Model>
 int run(Model model, const Options& o, const char* name) {
   auto cfg = stages_for(o);
@@ -177,7 +196,8 @@ int run(Model model, const Options& o, const char* name) {
   model.init(o.seed);
   model.mask_seed = o.seed;
   std::filesystem::create_directories(o.out);
-  train::SyntheticSource video{o.seed}, images{o.seed + 1};
+  const train::AnySource video = make_source(o.data, o.seed);
+  const train::AnySource images = make_source(o.image_data.empty() ? "synthetic" : o.image_data, o.seed + 1);
   train::Trainer trainer(model, video, cfg, &images);
   const auto ckpt = std::filesystem::path(o.out) / "checkpoint.safetensors";
   std::printf("model      %s: encoder %zu + predictor %zu parameters\n", name, model.encoder().param_count(),

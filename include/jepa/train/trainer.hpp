@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -132,7 +133,8 @@ class Trainer {
   /// Runs until the end of the last stage, or until `max_steps` more optimizer steps were taken.
   void run(std::uint64_t max_steps = ~std::uint64_t{0}) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::uint64_t start = st_.global_step, total = total_steps();
+    const std::uint64_t total = total_steps();
+    const bool tty = ::isatty(::fileno(stderr)) != 0;
     std::uint64_t done = 0;
     while (!finished() && done < max_steps) {
       const StepLog log = step();
@@ -141,14 +143,16 @@ class Trainer {
         const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double rate = static_cast<double>(done) / el;
         const double left = static_cast<double>(std::min<std::uint64_t>(total - st_.global_step, max_steps - done));
-        std::fprintf(stderr, "\r[%s] step %llu/%llu  loss %.4f  lr %.2e  |  %.2f steps/s  elapsed %s  ETA %s   ",
-                     cfg_.stages[std::min(log.stage, cfg_.stages.size() - 1)].name.c_str(),
-                     static_cast<unsigned long long>(st_.global_step), static_cast<unsigned long long>(total), log.loss,
-                     log.lr, rate, hms(el).c_str(), hms(left / rate).c_str());
+        // On a terminal the line is redrawn in place; in a log file, a full line every ~5 % of the run.
+        const std::uint64_t every = std::max<std::uint64_t>(1, total / 20);
+        if (tty || done == 1 || st_.global_step % every == 0 || finished())
+          std::fprintf(stderr, "%s[%s] step %llu/%llu  loss %.4f  lr %.2e  |  %.2f steps/s  elapsed %s  ETA %s%s",
+                       tty ? "\r" : "", cfg_.stages[std::min(log.stage, cfg_.stages.size() - 1)].name.c_str(),
+                       static_cast<unsigned long long>(st_.global_step), static_cast<unsigned long long>(total),
+                       log.loss, log.lr, rate, hms(el).c_str(), hms(left / rate).c_str(), tty ? "   " : "\n");
       }
     }
-    if (cfg_.progress && done) std::fprintf(stderr, "\n");
-    (void)start;
+    if (cfg_.progress && done && tty) std::fprintf(stderr, "\n");
   }
 
   /// One optimizer step.
@@ -305,6 +309,21 @@ struct SyntheticSource {
     data::SyntheticVideo src({g.frames, g.height, g.width, 2, 4, seed});
     src.batch(position, B, out);
     return static_cast<std::uint64_t>(B);
+  }
+};
+
+/// Any ClipSource behind one type (so a program picks synthetic or folder data at run time without a
+/// second instantiation of the trainer).
+struct AnySource {
+  std::function<std::uint64_t(std::uint64_t, index_t, const models::InputGeometry&, float*, std::vector<std::string>&)> fn;
+  template <ClipSource S>
+  static AnySource of(S source) {
+    return {[s = std::move(source)](std::uint64_t p, index_t b, const models::InputGeometry& g, float* o,
+                                    std::vector<std::string>& k) { return s.fill(p, b, g, o, k); }};
+  }
+  std::uint64_t fill(std::uint64_t p, index_t b, const models::InputGeometry& g, float* o,
+                     std::vector<std::string>& k) const {
+    return fn(p, b, g, o, k);
   }
 };
 
