@@ -313,6 +313,13 @@ inline int team_size() {
   return 1;
 #endif
 }
+/// Forking a team costs microseconds and, on a loaded machine, a scheduler wait: below ~4 MFLOP of
+/// attention the call runs on the calling thread (results are identical: see the header comment).
+inline bool worth_threads(const AttnShape& s) {
+  return static_cast<double>(s.batch) * static_cast<double>(s.heads) * static_cast<double>(s.q_len) *
+             static_cast<double>(s.kv_len) * static_cast<double>(s.head_dim) >
+         1.0e6;
+}
 inline int thread_id() {
 #ifdef _OPENMP
   return omp_get_thread_num();
@@ -709,7 +716,7 @@ void attention_flash_forward(const AttnShape& s, AttnOperand<const T> q, AttnOpe
 
   impl::ParallelErrors errors;
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel if (impl::worth_threads(s))
 #endif
   errors.run([&] {
     const impl::FwdScratch<T> w{impl::scratch<T>(impl::kk, Nk * Dh), impl::scratch<T>(impl::kv, Nk * Dh),
@@ -764,7 +771,7 @@ void attention_flash_backward(const AttnShape& s, AttnOperand<const T> q, AttnOp
   impl::ParallelErrors errors;
   if (per_head) {
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel if (impl::worth_threads(s))
 #endif
     errors.run([&] {
       const impl::BwdHeadScratch<T> hs{impl::scratch<T>(impl::kq, Nq * Dhp), impl::scratch<T>(impl::kdo, Nq * Dhp),
@@ -794,7 +801,7 @@ void attention_flash_backward(const AttnShape& s, AttnOperand<const T> q, AttnOp
     return impl::ceil_div(impl::key_limit(mask, i0, std::min(Br, Nq - i0), Nk), Bc) + 1;
   };
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel if (impl::worth_threads(s))
 #endif
   errors.run([&] {
     const impl::BwdTileScratch<T> ts = impl::bwd_tile_scratch<T>(Dhp, Dh);
