@@ -56,6 +56,10 @@ class Jepa {
  public:
   using T = typename Encoder::value_type;
   using Backend = typename Encoder::backend_type;
+  using encoder_type = Encoder;
+  using predictor_type = Predictor;
+  using masking_type = Masking;
+  using loss_type = Loss;
   static constexpr int levels = Encoder::has_final_norm ? 1 : Encoder::num_taps;
   static constexpr bool shared_context = detail::shares_context<Masking>();
 

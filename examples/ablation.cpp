@@ -1,0 +1,258 @@
+// ablation — a miniature of the V-JEPA 2.1 paper's ablation on the built-in synthetic video source.
+//
+// Four encoders with the same architecture size (vit_micro) and the same training budget:
+//   random     the initialisation, untrained
+//   vjepa2     V-JEPA 2 recipe: masked prediction loss only (tiled RoPE, final norm)
+//   +context   + the 2.1 dense context loss (1/√dist weights, λ warm-up), one output level
+//   +deep      + deep self-supervision: 4 hierarchical levels with the fusion predictor (full 2.1)
+// Each frozen encoder (its EMA target weights, as the papers evaluate) is scored on held-out clips by
+//   motion direction (8 classes)   attentive probe, top-1 accuracy
+//   foreground segmentation        linear per-token probe, mIoU at patch level
+//   depth                          linear per-token probe, RMSE at patch level (depth in [0, 1])
+// and writes the PCA feature maps of the same clip side by side (DIR/pca.png) and a Markdown table
+// (DIR/results.md).
+//
+//   ablation [--steps 200] [--frames 4] [--res 96] [--batch 4] [--train-clips 256] [--val-clips 128]
+//            [--probe-epochs 20] [--seed 239] [--out ablation-run]
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "jepa/data/synthetic_video.hpp"
+#include "jepa/eval/attentive_probe.hpp"
+#include "jepa/eval/feature_map.hpp"
+#include "jepa/eval/linear_probe.hpp"
+#include "jepa/eval/probe_training.hpp"
+#include "jepa/models/jepa_presets.hpp"
+#include "jepa/train/trainer.hpp"
+
+using namespace jepa;
+namespace P = jepa::models::presets;
+
+namespace {
+
+struct Options {
+  std::uint64_t steps = 200, seed = 239;
+  index_t frames = 4, res = 96, batch = 4, train_clips = 256, val_clips = 128;
+  int probe_epochs = 20;
+  std::string out = "ablation-run";
+};
+
+struct Scores {
+  std::string name;
+  double direction = 0, miou = 0, rmse = 0, train_seconds = 0, final_loss = NAN;
+};
+
+/// The held-out evaluation data: clips (from a different seed than training) with their labels.
+struct EvalSet {
+  index_t count = 0, tokens = 0;
+  std::vector<float> clips;          // (count, 3, F, H, W)
+  std::vector<std::int32_t> direction;  // (count)
+  std::vector<std::int32_t> fg;         // (count, N) foreground per token
+  std::vector<float> depth;             // (count, N) mean depth per token
+};
+
+EvalSet make_eval_set(const Options& o, std::uint64_t first, index_t count) {
+  EvalSet e;
+  e.count = count;
+  const eval::PatchGrid g{o.frames, o.res, o.res, 2, 16};
+  e.tokens = g.tokens();
+  data::SyntheticVideo src({o.frames, o.res, o.res, 2, 4, o.seed + 1000});
+  const std::size_t per = static_cast<std::size_t>(3 * o.frames * o.res * o.res);
+  e.clips.resize(per * static_cast<std::size_t>(count));
+  for (index_t i = 0; i < count; ++i) {
+    const auto c = src.clip(first + static_cast<std::uint64_t>(i));
+    std::copy(c.pixels.begin(), c.pixels.end(), e.clips.begin() + static_cast<std::ptrdiff_t>(per * i));
+    e.direction.push_back(c.direction);
+    const auto fgpix = eval::foreground_labels(c.segmentation.data(), static_cast<index_t>(c.segmentation.size()));
+    const auto fgtok = eval::patch_majority_labels(fgpix.data(), g, 2);
+    e.fg.insert(e.fg.end(), fgtok.begin(), fgtok.end());
+    const auto dtok = eval::patch_mean<float>(c.depth.data(), g);
+    e.depth.insert(e.depth.end(), dtok.begin(), dtok.end());
+  }
+  return e;
+}
+
+/// Frozen features (count, N, D) of an encoder.
+template <class Enc>
+std::vector<float> features(const Enc& enc, const float* P_, const EvalSet& e, const Options& o) {
+  const models::InputGeometry g{o.frames, o.res, o.res};
+  const index_t B = 16, D = enc.config().embed_dim;
+  auto st = enc.make_state(models::Mode::inference, B, g);
+  std::vector<float> out(static_cast<std::size_t>(e.count * e.tokens * D));
+  const std::size_t per = static_cast<std::size_t>(3 * o.frames * o.res * o.res);
+  std::vector<float> batch(per * B);
+  for (index_t i = 0; i < e.count; i += B) {
+    const index_t n = std::min(B, e.count - i);
+    std::fill(batch.begin(), batch.end(), 0.0f);
+    std::copy_n(e.clips.begin() + static_cast<std::ptrdiff_t>(per * i), per * n, batch.begin());
+    enc.forward(P_, TensorView<const float, 5>(batch.data(), {B, 3, o.frames, o.res, o.res}), nullptr, st);
+    const auto f = enc.output(st);
+    std::copy_n(f.data(), static_cast<std::size_t>(n * e.tokens * D), out.begin() + i * e.tokens * D);
+  }
+  return out;
+}
+
+template <class Enc>
+Scores evaluate(const std::string& name, const Enc& enc, const float* params, const EvalSet& tr, const EvalSet& va,
+                const Options& o, io::RgbImage* pca_tile) {
+  Scores s;
+  s.name = name;
+  const index_t D = enc.config().embed_dim, N = tr.tokens;
+  const auto ftr = features(enc, params, tr, o), fva = features(enc, params, va, o);
+  eval::ProbeTrainConfig pc;
+  pc.epochs = o.probe_epochs;
+  pc.batch_size = 32;
+  pc.lr = 1e-3;
+  pc.seed = o.seed;
+  {  // motion direction: attentive probe over all tokens
+    eval::AttentiveProbeConfig ac;
+    ac.dim = D, ac.num_heads = 4, ac.depth = 1, ac.num_classes = data::SyntheticVideo::num_directions;
+    eval::AttentiveProbe<float> probe(ac);
+    nn::ParameterSet<float> Pp(probe.layout());
+    Pp.init(o.seed);
+    const auto r = eval::train_probe(probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, tr.direction.data(), 1),
+                                     eval::precomputed(fva.data(), va.count, N, D, va.direction.data(), 1), pc);
+    s.direction = r.val.top1;
+  }
+  {  // foreground segmentation: linear probe per token
+    eval::LinearDenseProbe<float> probe({D, eval::DenseTask::segmentation, 2});
+    nn::ParameterSet<float> Pp(probe.layout());
+    Pp.init(o.seed);
+    const auto r = eval::train_probe(probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, tr.fg.data(), N),
+                                     eval::precomputed(fva.data(), va.count, N, D, va.fg.data(), N), pc);
+    s.miou = r.val.miou;
+  }
+  {  // depth: linear regression per token
+    eval::LinearDenseProbe<float> probe({D, eval::DenseTask::depth, 0});
+    nn::ParameterSet<float> Pp(probe.layout());
+    Pp.init(o.seed);
+    const auto r = eval::train_probe(
+        probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, static_cast<const std::int32_t*>(nullptr), 1, tr.depth.data()),
+        eval::precomputed(fva.data(), va.count, N, D, static_cast<const std::int32_t*>(nullptr), 1, va.depth.data()), pc);
+    s.rmse = r.val.rmse;
+  }
+  if (pca_tile) {  // PCA of the first time slice of validation clip 0
+    const index_t h = o.res / 16, w = o.res / 16;
+    const TensorView<const float, 3> frame(va.clips.data(), {3, o.res, o.res},
+                                           {o.frames * o.res * o.res, o.res, 1});
+    *pca_tile = eval::pca_feature_image(fva.data(), h, w, D, frame);
+  }
+  return s;
+}
+
+template <class Model>
+Scores train_and_evaluate(const std::string& name, Model model, const EvalSet& tr, const EvalSet& va, const Options& o,
+                          io::RgbImage* tile) {
+  model.init(o.seed);
+  model.mask_seed = o.seed;
+  if constexpr (Model::loss_type::has_context_term) {
+    model.loss_policy_mut().lambda.start = std::max<std::uint64_t>(1, o.steps / 20);
+    model.loss_policy_mut().lambda.end = std::max<std::uint64_t>(2, o.steps / 10);
+  }
+  train::TrainConfig cfg;
+  auto st = train::Recipes::vjepa2_pretrain(1, o.steps);
+  st.lr.cosine.warmup = std::max<std::uint64_t>(1, o.steps / 20);
+  cfg.stages = {st};
+  cfg.data = {{o.frames, o.res, o.batch, 0}};
+  cfg.out_dir = o.out;
+  train::SyntheticSource src{o.seed};
+  train::Trainer trainer(model, src, cfg);
+  std::fprintf(stderr, "training %s (%llu steps)\n", name.c_str(), static_cast<unsigned long long>(o.steps));
+  const auto t0 = std::chrono::steady_clock::now();
+  trainer.run();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  trainer.write_loss_png((std::filesystem::path(o.out) / ("loss_" + name + ".png")).string(), name);
+  Scores s = evaluate(name, model.encoder(), model.target_params().data(), tr, va, o, tile);
+  s.train_seconds = secs;
+  double last = 0;
+  const auto& h = trainer.history();
+  const std::size_t k = std::min<std::size_t>(20, h.size());
+  for (std::size_t i = h.size() - k; i < h.size(); ++i) last += h[i].prediction / static_cast<double>(k);
+  s.final_loss = last;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto val = [&]() -> std::string {
+        if (i + 1 >= argc) throw ConfigError("jepa: option " + a + " needs a value");
+        return argv[++i];
+      };
+      if (a == "--help" || a == "-h") {
+        std::puts("ablation [--steps 200] [--frames 4] [--res 96] [--batch 4] [--train-clips 256] [--val-clips 128]\n"
+                  "         [--probe-epochs 20] [--seed 239] [--out ablation-run]");
+        return 0;
+      } else if (a == "--steps") o.steps = std::stoull(val());
+      else if (a == "--frames") o.frames = std::stol(val());
+      else if (a == "--res") o.res = std::stol(val());
+      else if (a == "--batch") o.batch = std::stol(val());
+      else if (a == "--train-clips") o.train_clips = std::stol(val());
+      else if (a == "--val-clips") o.val_clips = std::stol(val());
+      else if (a == "--probe-epochs") o.probe_epochs = std::stoi(val());
+      else if (a == "--seed") o.seed = std::stoull(val());
+      else if (a == "--out") o.out = val();
+      else throw ConfigError("jepa: unknown option '" + a + "' (see --help)");
+    }
+    std::filesystem::create_directories(o.out);
+    const EvalSet tr = make_eval_set(o, 0, o.train_clips), va = make_eval_set(o, 1u << 20, o.val_clips);
+    std::vector<Scores> rows;
+    std::vector<io::RgbImage> tiles(4);
+
+    {  // random initialisation
+      P::VJepa2Encoder<P::vit_micro> enc(P::vjepa2_config(P::vit_micro));
+      nn::ParameterSet<float> p(enc.layout());
+      p.init(o.seed);
+      std::fprintf(stderr, "evaluating random\n");
+      rows.push_back(evaluate("random", enc, p.data(), tr, va, o, &tiles[0]));
+    }
+    rows.push_back(train_and_evaluate("vjepa2", P::vjepa2<P::vit_micro>(), tr, va, o, &tiles[1]));
+    {  // + context loss: the 2.1 architecture with a single output level (no deep supervision)
+      using Enc = models::VitEncoder<4, P::VJepa21Tokenizer, models::RopeInterleaved, models::HierarchicalTaps<3>>;
+      using Pred = models::Predictor<2, models::RopeInterleaved, 1>;
+      using Model = models::Jepa<Enc, Pred, masking::Multiblock3d, losses::ContextLoss<losses::L1>>;
+      auto c = P::vjepa21_model_config(P::vit_micro);
+      rows.push_back(train_and_evaluate("+context", Model(c.encoder, c.predictor, masking::Multiblock3d::vjepa()), tr, va,
+                                        o, &tiles[2]));
+    }
+    rows.push_back(train_and_evaluate("+deep (2.1)", P::vjepa2_1<P::vit_micro>(), tr, va, o, &tiles[3]));
+
+    // Table.
+    std::ostringstream md;
+    md << "| encoder | direction top-1 (attentive) | fg mIoU (linear) | depth RMSE (linear) | final pred. loss | train s |\n"
+       << "|---|---|---|---|---|---|\n";
+    for (const auto& r : rows) {
+      char b[256];
+      std::snprintf(b, sizeof b, "| %s | %.3f | %.3f | %.4f | %s | %.0f |\n", r.name.c_str(), r.direction, r.miou, r.rmse,
+                    std::isfinite(r.final_loss) ? std::to_string(r.final_loss).substr(0, 6).c_str() : "-", r.train_seconds);
+      md << b;
+    }
+    std::printf("%s", md.str().c_str());
+    std::ofstream((std::filesystem::path(o.out) / "results.md").string()) << md.str();
+    // PCA maps side by side: each tile is frame | PCA; stack them vertically with a gap.
+    const int W = tiles[0].width, H = tiles[0].height, gap = 6;
+    io::RgbImage all(W, 4 * H + 3 * gap);
+    std::fill(all.data.begin(), all.data.end(), std::uint8_t{255});
+    for (int t = 0; t < 4; ++t)
+      for (int y = 0; y < H; ++y) std::copy_n(tiles[t].at(0, y), 3 * W, all.at(0, t * (H + gap) + y));
+    io::write_png((std::filesystem::path(o.out) / "pca.png").string(), all);
+    std::printf("wrote %s/results.md, %s/pca.png (rows: random, vjepa2, +context, +deep), %s/loss_*.png\n",
+                o.out.c_str(), o.out.c_str(), o.out.c_str());
+    return 0;
+  } catch (const jepa::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: bad option value: %s\n", e.what());
+    return 2;
+  }
+}
