@@ -6,12 +6,16 @@
 // ParamInfo::weight_decay flag of the layout, so groups need no bookkeeping. Moments are fp32 (or the
 // parameter type) in the same layout; parameters are the fp32 master weights (to_bf16 makes the
 // bf16 copy a mixed-precision forward would read).
+// A tensor whose gradient is exactly zero this step did not take part in the loss (a mask token of
+// another frames-per-clip group, the image tokenizer in a video-only step): like PyTorch's AdamW for
+// .grad = None, it is skipped — no weight decay, no moment update.
 //   AdamW (PyTorch order, β = (0.9, 0.999), ε = 1e-8):
 //     p ← p(1 − lr·wd);  m ← β1m + (1−β1)g;  v ← β2v + (1−β2)g²;  p ← p − lr/bc1 · m/(√v/√bc2 + ε)
 //   clip_grad_norm: n = √(Σ g²) over all groups; if n > c: g ← g·c/(n + 1e-6)
 //   EMA: θ̄ ← m·θ̄ + (1 − m)·θ
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -62,6 +66,7 @@ class AdamW {
       for (const auto& p : groups_[gi].params->layout().params()) {
         const double w = p.weight_decay ? wd : 0.0;
         const std::size_t o = p.offset, n = p.numel();
+        if (std::all_of(G + o, G + o + n, [](T g) { return g == T(0); })) continue;  // unused this step
         JEPA_OMP(parallel for schedule(static) if (n > 65536))
         for (std::size_t i = o; i < o + n; ++i)
           scalar::adamw_step(P[i], G[i], M[i], V[i], lr, w, cfg_.beta1, cfg_.beta2, cfg_.eps, bc1, sqrt_bc2);
