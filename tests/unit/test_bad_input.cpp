@@ -2,6 +2,8 @@
 // allowed; nothing crashes. (The out-of-range tap index is a compile-time error: see
 // tests/compile_fail/ko_tap_index_out_of_range.cpp.)
 #include <boost/test/unit_test.hpp>
+
+#include "support/errors.hpp"
 #include <string>
 
 #include "jepa/jepa.hpp"
@@ -20,19 +22,7 @@ VitConfig tiny() {
   return c;
 }
 
-/// Runs f, requires it to throw E, and requires every fragment to appear in the message.
-template <class E, class F>
-void expect_error(F&& f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("expected an exception");
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    BOOST_TEST_MESSAGE(msg);
-    BOOST_TEST(msg.rfind("jepa: ", 0) == 0, "message does not start with 'jepa: ': " << msg);
-    for (const auto& f : fragments) BOOST_TEST(msg.find(f) != std::string::npos, "'" << f << "' not in: " << msg);
-  }
-}
+using jepa::test::expect_error;
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(config_errors) {

@@ -3,6 +3,8 @@
 // over many draws, the batch truncation rule, the baselines and every bad input.
 #include <boost/test/unit_test.hpp>
 
+#include "support/errors.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -25,18 +27,7 @@ static_assert(masking::detail::check_masking_policy<Causal>());
 
 namespace {
 
-template <class E, class F>
-void expect_error(F&& f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("expected an exception");
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    BOOST_TEST_MESSAGE(msg);
-    BOOST_TEST(msg.rfind("jepa: ", 0) == 0, "message does not start with 'jepa: ': " << msg);
-    for (const auto& f : fragments) BOOST_TEST(msg.find(f) != std::string::npos, "'" << f << "' not in: " << msg);
-  }
-}
+using jepa::test::expect_error;
 
 bool same(const MaskBatch& a, const MaskBatch& b) {
   return a.batch == b.batch && a.context_len == b.context_len && a.target_len == b.target_len &&

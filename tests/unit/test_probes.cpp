@@ -12,6 +12,8 @@
 // or without libstb.
 #define JEPA_PNG_IMPLEMENTATION
 #include <boost/test/unit_test.hpp>
+
+#include "support/errors.hpp"
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -69,18 +71,7 @@ struct SingleThread {
 #endif
 };
 
-template <class E, class F>
-void expect_error(F&& f, std::initializer_list<std::string> fragments) {
-  try {
-    f();
-    BOOST_ERROR("expected an exception");
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    BOOST_TEST_MESSAGE(msg);
-    BOOST_TEST(msg.rfind("jepa: ", 0) == 0, "message does not start with 'jepa: ': " << msg);
-    for (const auto& s : fragments) BOOST_TEST(msg.find(s) != std::string::npos, "'" << s << "' not in: " << msg);
-  }
-}
+using jepa::test::expect_error;
 
 AttentiveProbeConfig small_probe(int depth, index_t nq) {
   AttentiveProbeConfig c;

@@ -179,7 +179,7 @@ JEPA_ALWAYS_INLINE vec_t<T> vexp2(vec_t<T> x) {
     p = p * f + 1.0f;
     return p * (V)e;  // n = −127 gives the bit pattern of +0
   } else {
-    vec_t<T> r;
+    vec_t<T> r{};
     for (index_t l = 0; l < kLanes<T>; ++l) r[l] = std::exp2(x[l]);
     return r;
   }
