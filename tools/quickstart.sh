@@ -5,6 +5,9 @@
 # Extra arguments go to the trainer (see build/examples/train --help), e.g. --family vjepa2_1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# OpenBLAS's workers spin for 2^28 cycles after each GEMM and steal a core from jepa's OpenMP regions;
+# a short spin makes the encoder ~1.5x faster on 2 cores (docs/benchmarks.md).
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 bash tools/install_deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DJEPA_BUILD_TESTS=OFF -DJEPA_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build -j"$(nproc)" --target train
