@@ -17,11 +17,12 @@
 // for other processes to go quiet, and it reports the CPU load other processes caused during every
 // stage ("other load", in cores) next to the numbers it disturbed.
 //
-// The per-block breakdown times each primitive on its own (after a 250 ms pause, so that the worker
-// threads of the previous piece have gone idle). Its sum is compared with the measured forward and
-// backward; the difference ("unaccounted") is framework overhead plus interference between pieces —
-// e.g. a pthreads OpenBLAS whose workers busy-wait after each GEMM while the next OpenMP region
-// (bias add, LayerNorm, GELU, attention) needs the same cores.
+// The per-block breakdown times each primitive on its own (median of max(reps, 5) runs after a
+// warm-up; each piece after a 250 ms pause, so that the worker threads of the previous piece have gone
+// idle). Its sum is compared with the measured forward and backward; the difference ("unaccounted")
+// is framework overhead plus interference between pieces — e.g. a pthreads OpenBLAS whose workers
+// busy-wait after each GEMM while the next OpenMP region (bias add, LayerNorm, GELU, attention) needs
+// the same cores.
 //
 // FLOP model (multiply-add = 2 FLOPs; elementwise work — LayerNorm, GELU, softmax exp, RoPE, residual
 // adds, bias adds — is not counted). N tokens, D width, Hd MLP hidden width (exact, from the preset),
@@ -333,7 +334,8 @@ Breakdown block_breakdown(const presets::EncoderShape& S, index_t N, int reps, c
     // busy-waits for a while after each GEMM), so each piece is timed on its own. Interference between
     // pieces inside the real forward then shows up as "unaccounted" time.
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    const double t = time_median(reps, tag + " " + name, f, /*progress=*/false);
+    // Pieces are short: at least 5 timed runs, so a burst of other load moves the median less.
+    const double t = time_median(std::max(reps, 5), tag + " " + name, f, /*progress=*/false);
     out.push_back({name, cat, t * mult, flops_one * mult});
     if (step % 4 == 0) g_progress.report(tag + " (" + name + ")", std::min(0.95, step / 28.0));
   };
