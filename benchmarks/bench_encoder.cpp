@@ -17,12 +17,13 @@
 // for other processes to go quiet, and it reports the CPU load other processes caused during every
 // stage ("other load", in cores) next to the numbers it disturbed.
 //
-// The per-block breakdown times each primitive on its own (median of max(reps, 5) runs after a
-// warm-up; each piece after a 250 ms pause, so that the worker threads of the previous piece have gone
-// idle). Its sum is compared with the measured forward and backward; the difference ("unaccounted")
-// is framework overhead plus interference between pieces — e.g. a pthreads OpenBLAS whose workers
-// busy-wait after each GEMM while the next OpenMP region (bias add, LayerNorm, GELU, attention) needs
-// the same cores.
+// The per-block breakdown runs the steps of one block (forward, then backward) through the backend
+// primitives in the encoder's order, timing each step in place, for max(reps, 5) passes after a
+// warm-up; a step's time is its median × depth. Timing in sequence keeps the interference the real
+// encoder sees on the step that suffers it — e.g. a pthreads OpenBLAS whose workers busy-wait after
+// each GEMM while the next OpenMP region (bias add, LayerNorm, GELU, attention) needs the same cores.
+// The sum is compared with the measured forward and backward ("unaccounted": the rest of the encoder
+// and run-to-run variation).
 //
 // FLOP model (multiply-add = 2 FLOPs; elementwise work — LayerNorm, GELU, softmax exp, RoPE, residual
 // adds, bias adds — is not counted). N tokens, D width, Hd MLP hidden width (exact, from the preset),
@@ -290,20 +291,12 @@ Breakdown block_breakdown(const presets::EncoderShape& S, index_t N, int reps, c
       W2(sz(D, Hd)), b2(sz(D)), lnw(sz(D), 1.f), lnb(sz(D), 0.f), Wpe(sz(D, kvol)), bpe(sz(D)), cols(sz(M, kvol));
   std::vector<float> gWqkv(Wqkv.size()), gbqkv(bqkv.size()), gWp(Wp.size()), gbp(bp.size()), gW1(W1.size()),
       gb1(b1.size()), gW2(W2.size()), gb2(b2.size()), glnw(sz(D)), glnb(sz(D)), gWpe(Wpe.size()), gbpe(bpe.size());
-  std::vector<float> dy(sz(M, D)), dres(sz(M, D)), d_ln(sz(M, D)), d_o(sz(M, D)), d_qkv(sz(M, 3 * D)),
+  std::vector<float> dres(sz(M, D)), d_ln(sz(M, D)), d_o(sz(M, D)), d_qkv(sz(M, 3 * D)),
       d_a(sz(M, Hd)), d_h1(sz(M, Hd));
   fill_normal(x, 1.f, 3);
-  fill_normal(dy, 1e-3f, 4);
   fill_normal(dres, 1e-3f, 5);
   fill_normal(cols, 1.f, 6);
   for (auto* w : {&Wqkv, &Wp, &W1, &W2, &Wpe}) fill_normal(*w, 0.02f, 7);
-  // Realistic activations for the pieces that read them.
-  Cpu::layer_norm_forward<float>(x.data(), lnw.data(), lnb.data(), ln.data(), mean.data(), rstd.data(), M, D, 1e-6f);
-  Cpu::linear_forward<float>(ln.data(), Wqkv.data(), bqkv.data(), qkv.data(), M, D, 3 * D);
-  Cpu::linear_forward<float>(ln.data(), W1.data(), b1.data(), h1.data(), M, D, Hd);
-  Cpu::gelu_forward<float>(h1.data(), a.data(), M * Hd);
-  fill_normal(o, 0.1f, 8);
-  fill_normal(d_o, 1e-3f, 9);
 
   // RoPE tables of the real grid (T' = 8, H' = W' = √(N/8)).
   const index_t side = static_cast<index_t>(std::lround(std::sqrt(static_cast<double>(N / 8))));
@@ -326,97 +319,113 @@ Breakdown block_breakdown(const presets::EncoderShape& S, index_t N, int reps, c
   const auto coop = [&](const float* base) { return backend::AttnOperand<const float>{base, N * D, D, Dh}; };
 
   Breakdown bd;
-  int step = 0;
-  const auto piece = [&](std::vector<Piece>& out, const std::string& name, const std::string& cat, double mult,
-                         double flops_one, auto&& f) {
-    ++step;
-    // Let the BLAS and OpenMP worker threads of the previous piece go idle first (a pthreads OpenBLAS
-    // busy-waits for a while after each GEMM), so each piece is timed on its own. Interference between
-    // pieces inside the real forward then shows up as "unaccounted" time.
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    // Pieces are short: at least 5 timed runs, so a burst of other load moves the median less.
-    const double t = time_median(std::max(reps, 5), tag + " " + name, f, /*progress=*/false);
-    out.push_back({name, cat, t * mult, flops_one * mult});
-    if (step % 4 == 0) g_progress.report(tag + " (" + name + ")", std::min(0.95, step / 28.0));
+  // Each pass runs one block's steps in the order the encoder runs them (patch embed and final norm
+  // around them), timing every step in place; a step's time is its median over the passes. Timing in
+  // sequence keeps the interference the real encoder sees (a BLAS worker still spinning after the
+  // previous GEMM, threads waking up) on the step that suffers it.
+  struct Step {
+    std::string name, category;
+    double mult, flops_one;
+    std::function<void()> run;
+  };
+  const auto run_steps = [&](const std::vector<Step>& steps, std::vector<Piece>& out, const std::string& what) {
+    const int passes = std::max(reps, 5);  // steps are short: at least 5 passes
+    std::vector<std::vector<double>> t(steps.size());
+    for (int r = 0; r <= passes; ++r) {  // pass 0 is the warm-up
+      g_progress.report(tag + " breakdown " + what + (r == 0 ? std::string(" warm-up") : " pass " + std::to_string(r) + "/" + std::to_string(passes)),
+                        (what == "fwd" ? 0.0 : 0.4) + (what == "fwd" ? 0.4 : 0.6) * r / (passes + 1));
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        const auto t0 = Clock::now();
+        steps[i].run();
+        if (r > 0) t[i].push_back(seconds_since(t0));
+      }
+    }
+    for (std::size_t i = 0; i < steps.size(); ++i)
+      out.push_back({steps[i].name, steps[i].category, median(t[i]) * steps[i].mult, steps[i].flops_one * steps[i].mult});
   };
   const double n = static_cast<double>(N), d = static_cast<double>(D), hd = static_cast<double>(Hd);
-  // ---- forward, in the order the block runs it ----
-  piece(bd.fwd, "patch embed im2col", "patch", 1.0, 0, [&] {
-    Cpu::im2col_tubelet<float>(clip.data(), idx.data(), cols.data(), 1, 3, 16, 16 * side, 16 * side, 2, 16, N);
-  });
-  piece(bd.fwd, "patch embed linear (N x 1536 . W^T)", "patch", 1.0, 2 * n * d * kvol,
-        [&] { Cpu::linear_forward<float>(cols.data(), Wpe.data(), bpe.data(), y.data(), M, kvol, D); });
-  piece(bd.fwd, "norm1", "layernorm", L, 0, [&] {
-    Cpu::layer_norm_forward<float>(x.data(), lnw.data(), lnb.data(), ln.data(), mean.data(), rstd.data(), M, D, 1e-6f);
-  });
-  piece(bd.fwd, "qkv linear", "linear", L, 2 * n * d * 3 * d,
-        [&] { Cpu::linear_forward<float>(ln.data(), Wqkv.data(), bqkv.data(), qkv.data(), M, D, 3 * D); });
-  piece(bd.fwd, "rope q,k", "rope", L, 0, [&] {
-    Cpu::rope_forward<float>(qkv.data(), M, H, 3 * D, Dh, rot, rc.data(), rs.data());
-    Cpu::rope_forward<float>(qkv.data() + D, M, H, 3 * D, Dh, rot, rc.data(), rs.data());
-  });
-  // Re-project so the attention sees RoPE'd-once values (the rope piece ran reps+1 times in place).
-  Cpu::linear_forward<float>(ln.data(), Wqkv.data(), bqkv.data(), qkv.data(), M, D, 3 * D);
-  piece(bd.fwd, "attention (fused)", "attention", L, 4 * n * n * d, [&] {
-    Cpu::attention_forward<float>(ash, cqop(qkv.data(), 0), cqop(qkv.data(), D), cqop(qkv.data(), 2 * D), oop(o.data()),
-                                  lse.data(), backend::AttnMask::full());
-  });
-  piece(bd.fwd, "proj linear", "linear", L, 2 * n * d * d,
-        [&] { Cpu::linear_forward<float>(o.data(), Wp.data(), bp.data(), y.data(), M, D, D); });
-  piece(bd.fwd, "residual add 1", "residual", L, 0, [&] { Cpu::add<float>(y.data(), x.data(), y.data(), M * D); });
-  piece(bd.fwd, "norm2", "layernorm", L, 0, [&] {
-    Cpu::layer_norm_forward<float>(x.data(), lnw.data(), lnb.data(), ln.data(), mean.data(), rstd.data(), M, D, 1e-6f);
-  });
-  piece(bd.fwd, "fc1 linear", "linear", L, 2 * n * d * hd,
-        [&] { Cpu::linear_forward<float>(ln.data(), W1.data(), b1.data(), h1.data(), M, D, Hd); });
-  piece(bd.fwd, "gelu", "gelu", L, 0, [&] { Cpu::gelu_forward<float>(h1.data(), a.data(), M * Hd); });
-  piece(bd.fwd, "fc2 linear", "linear", L, 2 * n * hd * d,
-        [&] { Cpu::linear_forward<float>(a.data(), W2.data(), b2.data(), y.data(), M, Hd, D); });
-  piece(bd.fwd, "residual add 2", "residual", L, 0, [&] { Cpu::add<float>(y.data(), x.data(), y.data(), M * D); });
-  piece(bd.fwd, "final norm", "layernorm", 1.0, 0, [&] {
-    Cpu::layer_norm_forward<float>(x.data(), lnw.data(), lnb.data(), ln.data(), mean.data(), rstd.data(), M, D, 1e-6f);
-  });
 
-  // ---- backward, in the order the block runs it (linear backward split into its three parts) ----
+  // ---- forward ----
+  std::vector<Step> fwd{
+      {"patch embed im2col", "patch", 1.0, 0,
+       [&] { Cpu::im2col_tubelet<float>(clip.data(), idx.data(), cols.data(), 1, 3, 16, 16 * side, 16 * side, 2, 16, N); }},
+      {"patch embed linear (N x 1536 . W^T)", "patch", 1.0, 2 * n * d * kvol,
+       [&] { Cpu::linear_forward<float>(cols.data(), Wpe.data(), bpe.data(), y.data(), M, kvol, D); }},
+      {"norm1", "layernorm", L, 0,
+       [&] {
+         Cpu::layer_norm_forward<float>(x.data(), lnw.data(), lnb.data(), ln.data(), mean.data(), rstd.data(), M, D, 1e-6f);
+       }},
+      {"qkv linear (GEMM + bias)", "linear", L, 2 * n * d * 3 * d,
+       [&] { Cpu::linear_forward<float>(ln.data(), Wqkv.data(), bqkv.data(), qkv.data(), M, D, 3 * D); }},
+      {"rope q,k", "rope", L, 0,
+       [&] {
+         Cpu::rope_forward<float>(qkv.data(), M, H, 3 * D, Dh, rot, rc.data(), rs.data());
+         Cpu::rope_forward<float>(qkv.data() + D, M, H, 3 * D, Dh, rot, rc.data(), rs.data());
+       }},
+      {"attention (fused)", "attention", L, 4 * n * n * d,
+       [&] {
+         Cpu::attention_forward<float>(ash, cqop(qkv.data(), 0), cqop(qkv.data(), D), cqop(qkv.data(), 2 * D),
+                                       oop(o.data()), lse.data(), backend::AttnMask::full());
+       }},
+      {"proj linear (GEMM + bias)", "linear", L, 2 * n * d * d,
+       [&] { Cpu::linear_forward<float>(o.data(), Wp.data(), bp.data(), y.data(), M, D, D); }},
+      {"residual add 1", "residual", L, 0, [&] { Cpu::add<float>(y.data(), x.data(), y.data(), M * D); }},
+      {"norm2", "layernorm", L, 0,
+       [&] {
+         Cpu::layer_norm_forward<float>(x.data(), lnw.data(), lnb.data(), ln.data(), mean.data(), rstd.data(), M, D, 1e-6f);
+       }},
+      {"fc1 linear (GEMM + bias)", "linear", L, 2 * n * d * hd,
+       [&] { Cpu::linear_forward<float>(ln.data(), W1.data(), b1.data(), h1.data(), M, D, Hd); }},
+      {"gelu", "gelu", L, 0, [&] { Cpu::gelu_forward<float>(h1.data(), a.data(), M * Hd); }},
+      {"fc2 linear (GEMM + bias)", "linear", L, 2 * n * hd * d,
+       [&] { Cpu::linear_forward<float>(a.data(), W2.data(), b2.data(), y.data(), M, Hd, D); }},
+      {"residual add 2", "residual", L, 0, [&] { Cpu::add<float>(y.data(), x.data(), y.data(), M * D); }},
+      {"final norm", "layernorm", 1.0, 0,
+       [&] {
+         Cpu::layer_norm_forward<float>(x.data(), lnw.data(), lnb.data(), ln.data(), mean.data(), rstd.data(), M, D, 1e-6f);
+       }},
+  };
+  run_steps(fwd, bd.fwd, "fwd");
+
+  // ---- backward (each linear backward split into dX GEMM, dW GEMM and the bias row sums) ----
+  std::vector<Step> bwd;
   const auto linear_bwd = [&](const std::string& nm, const float* xin, const float* W, const float* dyv, float* dx,
                               float* gW, float* gb, index_t in, index_t outd) {
     const double fl = 2.0 * n * static_cast<double>(in) * static_cast<double>(outd);
-    if (dx)
-      piece(bd.bwd, nm + " dX GEMM", "linear", L, fl,
-            [&] { Cpu::gemm<float>(false, false, M, in, outd, 1.f, dyv, outd, W, in, 0.f, dx, in); });
-    piece(bd.bwd, nm + " dW GEMM", "linear", L, fl,
-          [&] { Cpu::gemm<float>(true, false, outd, in, M, 1.f, dyv, outd, xin, in, 1.f, gW, in); });
-    piece(bd.bwd, nm + " db (row sums)", "bias-grad", L, 0, [&] { Cpu::sum_rows_accumulate<float>(dyv, gb, M, outd); });
+    bwd.push_back({nm + " dX GEMM", "linear", L, fl,
+                   [=] { Cpu::gemm<float>(false, false, M, in, outd, 1.f, dyv, outd, W, in, 0.f, dx, in); }});
+    bwd.push_back({nm + " dW GEMM", "linear", L, fl,
+                   [=] { Cpu::gemm<float>(true, false, outd, in, M, 1.f, dyv, outd, xin, in, 1.f, gW, in); }});
+    bwd.push_back({nm + " db (row sums)", "bias-grad", L, 0, [=] { Cpu::sum_rows_accumulate<float>(dyv, gb, M, outd); }});
   };
   linear_bwd("fc2", a.data(), W2.data(), dres.data(), d_a.data(), gW2.data(), gb2.data(), Hd, D);
-  piece(bd.bwd, "gelu backward", "gelu", L, 0, [&] { Cpu::gelu_backward<float>(h1.data(), d_a.data(), d_h1.data(), M * Hd); });
+  bwd.push_back({"gelu backward", "gelu", L, 0, [&] { Cpu::gelu_backward<float>(h1.data(), d_a.data(), d_h1.data(), M * Hd); }});
   linear_bwd("fc1", ln.data(), W1.data(), d_h1.data(), d_ln.data(), gW1.data(), gb1.data(), D, Hd);
-  piece(bd.bwd, "norm2 backward", "layernorm", L, 0, [&] {
-    Cpu::layer_norm_backward<float>(x.data(), lnw.data(), mean.data(), rstd.data(), d_ln.data(), dres.data(), glnw.data(),
-                                    glnb.data(), M, D, true);
-  });
+  bwd.push_back({"norm2 backward", "layernorm", L, 0, [&] {
+                   Cpu::layer_norm_backward<float>(x.data(), lnw.data(), mean.data(), rstd.data(), d_ln.data(), dres.data(),
+                                                   glnw.data(), glnb.data(), M, D, true);
+                 }});
   linear_bwd("proj", o.data(), Wp.data(), dres.data(), d_o.data(), gWp.data(), gbp.data(), D, D);
-  fill_normal(d_o, 1e-3f, 9);
-  Cpu::attention_forward<float>(ash, cqop(qkv.data(), 0), cqop(qkv.data(), D), cqop(qkv.data(), 2 * D), oop(o.data()),
-                                lse.data(), backend::AttnMask::full());
-  piece(bd.bwd, "attention backward (fused)", "attention", L, 2.5 * 4 * n * n * d, [&] {
-    Cpu::attention_backward<float>(ash, cqop(qkv.data(), 0), cqop(qkv.data(), D), cqop(qkv.data(), 2 * D), coop(o.data()),
-                                   coop(d_o.data()), lse.data(), qop(d_qkv.data(), 0), qop(d_qkv.data(), D),
-                                   qop(d_qkv.data(), 2 * D), backend::AttnMask::full());
-  });
-  piece(bd.bwd, "rope backward q,k", "rope", L, 0, [&] {
-    Cpu::rope_backward<float>(d_qkv.data(), M, H, 3 * D, Dh, rot, rc.data(), rs.data());
-    Cpu::rope_backward<float>(d_qkv.data() + D, M, H, 3 * D, Dh, rot, rc.data(), rs.data());
-  });
+  bwd.push_back({"attention backward (fused)", "attention", L, 2.5 * 4 * n * n * d, [&] {
+                   Cpu::attention_backward<float>(ash, cqop(qkv.data(), 0), cqop(qkv.data(), D), cqop(qkv.data(), 2 * D),
+                                                  coop(o.data()), coop(d_o.data()), lse.data(), qop(d_qkv.data(), 0),
+                                                  qop(d_qkv.data(), D), qop(d_qkv.data(), 2 * D), backend::AttnMask::full());
+                 }});
+  bwd.push_back({"rope backward q,k", "rope", L, 0, [&] {
+                   Cpu::rope_backward<float>(d_qkv.data(), M, H, 3 * D, Dh, rot, rc.data(), rs.data());
+                   Cpu::rope_backward<float>(d_qkv.data() + D, M, H, 3 * D, Dh, rot, rc.data(), rs.data());
+                 }});
   linear_bwd("qkv", ln.data(), Wqkv.data(), d_qkv.data(), d_ln.data(), gWqkv.data(), gbqkv.data(), D, 3 * D);
-  piece(bd.bwd, "norm1 backward", "layernorm", L, 0, [&] {
-    Cpu::layer_norm_backward<float>(x.data(), lnw.data(), mean.data(), rstd.data(), d_ln.data(), dres.data(), glnw.data(),
-                                    glnb.data(), M, D, true);
-  });
-  piece(bd.bwd, "patch embed dW GEMM", "patch", 1.0, 2 * n * d * kvol,
-        [&] { Cpu::gemm<float>(true, false, D, kvol, M, 1.f, dres.data(), D, cols.data(), kvol, 1.f, gWpe.data(), kvol); });
-  piece(bd.bwd, "patch embed db (row sums)", "bias-grad", 1.0, 0,
-        [&] { Cpu::sum_rows_accumulate<float>(dres.data(), gbpe.data(), M, D); });
+  bwd.push_back({"norm1 backward", "layernorm", L, 0, [&] {
+                   Cpu::layer_norm_backward<float>(x.data(), lnw.data(), mean.data(), rstd.data(), d_ln.data(), dres.data(),
+                                                   glnw.data(), glnb.data(), M, D, true);
+                 }});
+  bwd.push_back({"patch embed dW GEMM", "patch", 1.0, 2 * n * d * kvol, [&] {
+                   Cpu::gemm<float>(true, false, D, kvol, M, 1.f, dres.data(), D, cols.data(), kvol, 1.f, gWpe.data(), kvol);
+                 }});
+  bwd.push_back({"patch embed db (row sums)", "bias-grad", 1.0, 0,
+                 [&] { Cpu::sum_rows_accumulate<float>(dres.data(), gbpe.data(), M, D); }});
+  run_steps(bwd, bd.bwd, "bwd");
 
   for (const Piece& p : bd.fwd)
     if (p.category == "attention") bd.attn_fwd_s += p.seconds;
