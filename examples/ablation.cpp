@@ -12,8 +12,8 @@
 // and writes the PCA feature maps of the same clip side by side (DIR/pca.png) and a Markdown table
 // (DIR/results.md).
 //
-//   ablation [--steps 200] [--frames 4] [--res 96] [--batch 4] [--train-clips 256] [--val-clips 128]
-//            [--probe-epochs 20] [--seed 239] [--out ablation-run]
+//   ablation [--steps 1200] [--frames 8] [--res 64] [--batch 8] [--train-clips 512] [--val-clips 256]
+//            [--probe-epochs 30] [--seed 239] [--encoders random,vjepa2,context,deep] [--out ablation-run]
 #include <chrono>
 #include <cmath>
 #include <sstream>
@@ -36,9 +36,11 @@ namespace P = jepa::models::presets;
 namespace {
 
 struct Options {
-  std::uint64_t steps = 200, seed = 239;
-  index_t frames = 4, res = 96, batch = 4, train_clips = 256, val_clips = 128;
-  int probe_epochs = 20;
+  std::uint64_t steps = 1200, seed = 239;
+  std::string encoders = "random,vjepa2,context,deep";
+  index_t frames = 8, res = 64, batch = 8, train_clips = 512, val_clips = 256;
+  int probe_epochs = 30;
+  std::vector<double> probe_lrs{1e-3, 3e-3, 1e-2};
   std::string out = "ablation-run";
 };
 
@@ -104,38 +106,48 @@ Scores evaluate(const std::string& name, const Enc& enc, const float* params, co
   s.name = name;
   const index_t D = enc.config().embed_dim, N = tr.tokens;
   const auto ftr = features(enc, params, tr, o), fva = features(enc, params, va, o);
-  eval::ProbeTrainConfig pc;
-  pc.epochs = o.probe_epochs;
-  pc.batch_size = 32;
-  pc.lr = 1e-3;
-  pc.seed = o.seed;
-  {  // motion direction: attentive probe over all tokens
+  // Every probe is trained at three learning rates (the recipe sweeps the probe's lr, §7.3) and the
+  // best held-out score is reported — the same protocol for every encoder.
+  const auto sweep = [&](auto&& run_one, bool lower_is_better) {
+    double best = lower_is_better ? INFINITY : -INFINITY;
+    for (const double lr : o.probe_lrs) {
+      eval::ProbeTrainConfig pc;
+      pc.epochs = o.probe_epochs;
+      pc.batch_size = 32;
+      pc.lr = lr;
+      pc.seed = o.seed;
+      const double v = run_one(pc);
+      best = lower_is_better ? std::min(best, v) : std::max(best, v);
+    }
+    return best;
+  };
+  s.direction = sweep([&](const eval::ProbeTrainConfig& pc) {  // motion direction: attentive probe over all tokens
     eval::AttentiveProbeConfig ac;
     ac.dim = D, ac.num_heads = 4, ac.depth = 1, ac.num_classes = data::SyntheticVideo::num_directions;
     eval::AttentiveProbe<float> probe(ac);
     nn::ParameterSet<float> Pp(probe.layout());
     Pp.init(o.seed);
-    const auto r = eval::train_probe(probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, tr.direction.data(), 1),
-                                     eval::precomputed(fva.data(), va.count, N, D, va.direction.data(), 1), pc);
-    s.direction = r.val.top1;
-  }
-  {  // foreground segmentation: linear probe per token
+    return eval::train_probe(probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, tr.direction.data(), 1),
+                             eval::precomputed(fva.data(), va.count, N, D, va.direction.data(), 1), pc)
+        .val.top1;
+  }, false);
+  s.miou = sweep([&](const eval::ProbeTrainConfig& pc) {  // foreground segmentation: linear probe per token
     eval::LinearDenseProbe<float> probe({D, eval::DenseTask::segmentation, 2});
     nn::ParameterSet<float> Pp(probe.layout());
     Pp.init(o.seed);
-    const auto r = eval::train_probe(probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, tr.fg.data(), N),
-                                     eval::precomputed(fva.data(), va.count, N, D, va.fg.data(), N), pc);
-    s.miou = r.val.miou;
-  }
-  {  // depth: linear regression per token
+    return eval::train_probe(probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, tr.fg.data(), N),
+                             eval::precomputed(fva.data(), va.count, N, D, va.fg.data(), N), pc)
+        .val.miou;
+  }, false);
+  s.rmse = sweep([&](const eval::ProbeTrainConfig& pc) {  // depth: linear regression per token
     eval::LinearDenseProbe<float> probe({D, eval::DenseTask::depth, 0});
     nn::ParameterSet<float> Pp(probe.layout());
     Pp.init(o.seed);
-    const auto r = eval::train_probe(
-        probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, static_cast<const std::int32_t*>(nullptr), 1, tr.depth.data()),
-        eval::precomputed(fva.data(), va.count, N, D, static_cast<const std::int32_t*>(nullptr), 1, va.depth.data()), pc);
-    s.rmse = r.val.rmse;
-  }
+    return eval::train_probe(
+               probe, Pp, eval::precomputed(ftr.data(), tr.count, N, D, static_cast<const std::int32_t*>(nullptr), 1, tr.depth.data()),
+               eval::precomputed(fva.data(), va.count, N, D, static_cast<const std::int32_t*>(nullptr), 1, va.depth.data()), pc)
+        .val.rmse;
+  }, true);
   if (pca_tile) {  // PCA of the first time slice of validation clip 0
     const index_t h = o.res / 16, w = o.res / 16;
     const TensorView<const float, 3> frame(va.clips.data(), {3, o.res, o.res},
@@ -189,8 +201,8 @@ int main(int argc, char** argv) {
         return argv[++i];
       };
       if (a == "--help" || a == "-h") {
-        std::puts("ablation [--steps 200] [--frames 4] [--res 96] [--batch 4] [--train-clips 256] [--val-clips 128]\n"
-                  "         [--probe-epochs 20] [--seed 239] [--out ablation-run]");
+        std::puts("ablation [--steps 1200] [--frames 8] [--res 64] [--batch 8] [--train-clips 512] [--val-clips 256]\n"
+                  "         [--probe-epochs 30] [--seed 239] [--encoders random,vjepa2,context,deep] [--out ablation-run]");
         return 0;
       } else if (a == "--steps") o.steps = std::stoull(val());
       else if (a == "--frames") o.frames = std::stol(val());
@@ -201,6 +213,7 @@ int main(int argc, char** argv) {
       else if (a == "--probe-epochs") o.probe_epochs = std::stoi(val());
       else if (a == "--seed") o.seed = std::stoull(val());
       else if (a == "--out") o.out = val();
+      else if (a == "--encoders") o.encoders = val();
       else throw ConfigError("jepa: unknown option '" + a + "' (see --help)");
     }
     std::filesystem::create_directories(o.out);
@@ -208,15 +221,16 @@ int main(int argc, char** argv) {
     std::vector<Scores> rows;
     std::vector<io::RgbImage> tiles(4);
 
-    {  // random initialisation
+    const auto want = [&](const std::string& e) { return ("," + o.encoders + ",").find("," + e + ",") != std::string::npos; };
+    if (want("random")) {  // random initialisation
       P::VJepa2Encoder<P::vit_micro> enc(P::vjepa2_config(P::vit_micro));
       nn::ParameterSet<float> p(enc.layout());
       p.init(o.seed);
       std::fprintf(stderr, "evaluating random\n");
       rows.push_back(evaluate("random", enc, p.data(), tr, va, o, &tiles[0]));
     }
-    rows.push_back(train_and_evaluate("vjepa2", P::vjepa2<P::vit_micro>(), tr, va, o, &tiles[1]));
-    {  // + context loss: the 2.1 architecture with a single output level (no deep supervision)
+    if (want("vjepa2")) rows.push_back(train_and_evaluate("vjepa2", P::vjepa2<P::vit_micro>(), tr, va, o, &tiles[1]));
+    if (want("context")) {  // + context loss: the 2.1 architecture with a single output level (no deep supervision)
       using Enc = models::VitEncoder<4, P::VJepa21Tokenizer, models::RopeInterleaved, models::HierarchicalTaps<3>>;
       using Pred = models::Predictor<2, models::RopeInterleaved, 1>;
       using Model = models::Jepa<Enc, Pred, masking::Multiblock3d, losses::ContextLoss<losses::L1>>;
@@ -224,7 +238,7 @@ int main(int argc, char** argv) {
       rows.push_back(train_and_evaluate("+context", Model(c.encoder, c.predictor, masking::Multiblock3d::vjepa()), tr, va,
                                         o, &tiles[2]));
     }
-    rows.push_back(train_and_evaluate("+deep (2.1)", P::vjepa2_1<P::vit_micro>(), tr, va, o, &tiles[3]));
+    if (want("deep")) rows.push_back(train_and_evaluate("+deep (2.1)", P::vjepa2_1<P::vit_micro>(), tr, va, o, &tiles[3]));
 
     // Table.
     std::ostringstream md;
@@ -238,15 +252,21 @@ int main(int argc, char** argv) {
     }
     std::printf("%s", md.str().c_str());
     std::ofstream((std::filesystem::path(o.out) / "results.md").string()) << md.str();
-    // PCA maps side by side: each tile is frame | PCA; stack them vertically with a gap.
-    const int W = tiles[0].width, H = tiles[0].height, gap = 6;
-    io::RgbImage all(W, 4 * H + 3 * gap);
-    std::fill(all.data.begin(), all.data.end(), std::uint8_t{255});
-    for (int t = 0; t < 4; ++t)
-      for (int y = 0; y < H; ++y) std::copy_n(tiles[t].at(0, y), 3 * W, all.at(0, t * (H + gap) + y));
-    io::write_png((std::filesystem::path(o.out) / "pca.png").string(), all);
-    std::printf("wrote %s/results.md, %s/pca.png (rows: random, vjepa2, +context, +deep), %s/loss_*.png\n",
-                o.out.c_str(), o.out.c_str(), o.out.c_str());
+    // PCA maps: each tile is frame | PCA; the evaluated encoders' tiles are stacked vertically, in the
+    // table's order, with a gap.
+    std::vector<io::RgbImage*> done;
+    for (auto& t : tiles)
+      if (t.width > 0) done.push_back(&t);
+    if (!done.empty()) {
+      const int W = done[0]->width, H = done[0]->height, gap = 6, K = static_cast<int>(done.size());
+      io::RgbImage all(W, K * H + (K - 1) * gap);
+      std::fill(all.data.begin(), all.data.end(), std::uint8_t{255});
+      for (int t = 0; t < K; ++t)
+        for (int y = 0; y < H; ++y) std::copy_n(done[static_cast<std::size_t>(t)]->at(0, y), 3 * W, all.at(0, t * (H + gap) + y));
+      io::write_png((std::filesystem::path(o.out) / "pca.png").string(), all);
+    }
+    std::printf("wrote %s/results.md, %s/pca.png (rows in table order), %s/loss_*.png\n", o.out.c_str(), o.out.c_str(),
+                o.out.c_str());
     return 0;
   } catch (const jepa::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -1,15 +1,29 @@
 // jepa/data/synthetic_video.hpp — the built-in procedural video source (DESIGN.md decision 10).
 //
-// Each clip shows a few coloured shapes (disc, square, triangle) moving in straight lines over a
-// textured background and occluding each other by depth. Everything is a pure function of
-// (seed, index): clip `index` draws from Philox stream `index`, so any clip can be regenerated on
-// its own, in any order, on any thread. Besides the frames, each clip carries its ground truth:
-//   label       class of the largest shape (0 disc, 1 square, 2 triangle)
-//   direction   its motion direction, quantised to 8 compass sectors
+// Each clip shows a few shapes (disc, square, triangle) moving in straight lines in front of a static
+// background and occluding each other by depth. Everything is a pure function of (seed, index):
+// clip `index` draws from Philox stream `index`, so any clip can be regenerated on its own, in any
+// order, on any thread. Besides the frames, each clip carries its ground truth:
+//   label       class of the main (largest) shape (0 disc, 1 square, 2 triangle)
+//   direction   its motion direction (displacement from the first to the last frame), quantised to
+//               8 compass sectors (0 = +x, counter-clockwise with y pointing down the image)
 //   segmentation (F,H,W) int32: 0 background, s+1 for shape s (the visible one)
 //   depth       (F,H,W) float: depth of the visible surface (background = 1)
 // Frames are written as (3,F,H,W) floats normalised with the ImageNet mean and std, exactly as the
 // recipe's transforms deliver them to the encoder.
+//
+// Why the scene looks the way it does (so that the dense and motion labels are not readable off
+// single pixels — a random encoder would then score as well as a trained one):
+//   - every surface (background and shapes) is painted with a texture of the same family: two random
+//     colours blended by a sum of two oriented sine gratings, t(p) = ½ + ¼(sin(k₁·p + φ₁) + sin(k₂·p + φ₂)),
+//     so colour statistics alone do not separate a shape from the background; what does is the
+//     spatial frequency (background wavelengths 1/14–1/8 of the frame side, shapes 1/4–1/2) and the
+//     motion — both non-linear functions of the pixels. A shape's texture is attached to the shape
+//     (p relative to its centre) and moves with it; the background is static.
+//   - depth has the cues of real scenes: nearer shapes are larger (r ∝ 1.3 − 0.6z) and farther
+//     surfaces are hazier (colour ← (1 − 0.35z)·colour + 0.35z·fog).
+//   - the main shape is the largest; it moves at 2–5 % of the frame side per frame on a path chosen
+//     to stay inside the frame for the whole clip, so its direction label is what the clip shows.
 #pragma once
 
 #include "jepa/config.hpp"
@@ -48,7 +62,7 @@ struct SyntheticClip {
   std::vector<float> pixels;         // (3,F,H,W), normalised
   std::vector<std::int32_t> segmentation;  // (F,H,W)
   std::vector<float> depth;          // (F,H,W)
-  int label = 0;                     // class of the largest shape
+  int label = 0;                     // class of the main (largest) shape
   int direction = 0;                 // its motion direction sector, 0..7 (0 = +x, counter-clockwise)
 };
 
@@ -65,60 +79,70 @@ class SyntheticVideo {
     const index_t F = cfg_.frames, H = cfg_.height, W = cfg_.width;
     Rng rng(cfg_.seed, index);
     const int n = cfg_.min_shapes + static_cast<int>(rng.uniform_int(static_cast<std::uint32_t>(cfg_.max_shapes - cfg_.min_shapes + 1)));
-    struct Shape2 {
-      int kind;
-      double x, y, vx, vy, r, z;
-      std::array<float, 3> rgb;
-    };
-    std::vector<Shape2> shapes(static_cast<std::size_t>(n));
-    const double side = static_cast<double>(std::min(H, W));
-    for (auto& s : shapes) {
-      s.kind = static_cast<int>(rng.uniform_int(3));
-      s.r = side * rng.uniform(0.08, 0.22);
-      s.x = rng.uniform(0.2, 0.8) * static_cast<double>(W);
-      s.y = rng.uniform(0.2, 0.8) * static_cast<double>(H);
-      const double speed = side * rng.uniform(0.01, 0.04), ang = rng.uniform(0.0, 2 * std::numbers::pi);
-      s.vx = speed * std::cos(ang);
-      s.vy = speed * std::sin(ang);
-      s.z = rng.uniform(0.1, 0.9);
-      for (auto& c : s.rgb) c = static_cast<float>(rng.uniform(0.1, 1.0));
+    const double side = static_cast<double>(std::min(H, W)), span = static_cast<double>(std::max<index_t>(F - 1, 1));
+    std::vector<Shape> shapes(static_cast<std::size_t>(n));
+    for (std::size_t s = 0; s < shapes.size(); ++s) {
+      auto& sh = shapes[s];
+      const bool main = s == 0;  // shape 0 is the labelled one: the largest, with a clean path
+      sh.kind = static_cast<int>(rng.uniform_int(3));
+      sh.z = rng.uniform(0.1, 0.9);
+      // Nearer is larger: r = side·u·(1.3 − 0.6z); main u ∈ [0.2, 0.26] (r ≥ 0.152·side), others
+      // u ∈ [0.07, 0.11] (r ≤ 0.137·side), so the main shape is always the largest.
+      sh.r = side * (main ? rng.uniform(0.2, 0.26) : rng.uniform(0.07, 0.11)) * (1.3 - 0.6 * sh.z);
+      const double speed = side * (main ? rng.uniform(0.02, 0.05) : rng.uniform(0.0, 0.03));
+      const double ang = rng.uniform(0.0, 2 * std::numbers::pi);
+      sh.vx = speed * std::cos(ang);
+      sh.vy = speed * std::sin(ang);
+      // Path midpoint: the main shape's centre stays inside [0.1, 0.9] of the frame for the whole clip.
+      const double hx = std::abs(sh.vx) * span / 2, hy = std::abs(sh.vy) * span / 2;
+      const double lox = std::min(0.5 * W, 0.1 * W + hx), hix = std::max(0.5 * W, 0.9 * W - hx);
+      const double loy = std::min(0.5 * H, 0.1 * H + hy), hiy = std::max(0.5 * H, 0.9 * H - hy);
+      const double mx = main ? rng.uniform(lox, hix) : rng.uniform(0.1, 0.9) * W;
+      const double my = main ? rng.uniform(loy, hiy) : rng.uniform(0.1, 0.9) * H;
+      sh.x = mx - sh.vx * span / 2;
+      sh.y = my - sh.vy * span / 2;
+      sh.tex = Texture::draw(rng, side, 1.0 / 4, 1.0 / 2);
     }
-    // Background: a low-frequency colour gradient with a fine checker texture.
-    const double bg_phase = rng.uniform(0.0, 2 * std::numbers::pi);
-    const std::array<float, 3> bg{static_cast<float>(rng.uniform(0.0, 0.5)), static_cast<float>(rng.uniform(0.0, 0.5)),
-                                  static_cast<float>(rng.uniform(0.0, 0.5))};
+    const Texture bg = Texture::draw(rng, side, 1.0 / 14, 1.0 / 8);
     SyntheticClip out;
     out.pixels.resize(static_cast<std::size_t>(3 * F * H * W));
     out.segmentation.assign(static_cast<std::size_t>(F * H * W), 0);
     out.depth.assign(static_cast<std::size_t>(F * H * W), 1.0f);
-    const auto largest = std::max_element(shapes.begin(), shapes.end(), [](auto& a, auto& b) { return a.r < b.r; });
-    out.label = largest->kind;
-    const double a = std::atan2(largest->vy, largest->vx);
-    out.direction = static_cast<int>(std::lround((a < 0 ? a + 2 * std::numbers::pi : a) / (std::numbers::pi / 4))) % 8;
-
-    for (index_t f = 0; f < F; ++f)
+    out.label = shapes[0].kind;
+    {
+      const double dx = reflect(shapes[0].x + shapes[0].vx * span, W) - reflect(shapes[0].x, W);
+      const double dy = reflect(shapes[0].y + shapes[0].vy * span, H) - reflect(shapes[0].y, H);
+      const double a = std::atan2(dy, dx);
+      out.direction = static_cast<int>(std::lround((a < 0 ? a + 2 * std::numbers::pi : a) / (std::numbers::pi / 4))) % 8;
+    }
+    constexpr std::array<float, 3> fog{0.55f, 0.55f, 0.6f};
+    for (index_t f = 0; f < F; ++f) {
+      std::vector<double> cx(shapes.size()), cy(shapes.size());
+      for (std::size_t s = 0; s < shapes.size(); ++s) {
+        cx[s] = reflect(shapes[s].x + shapes[s].vx * static_cast<double>(f), static_cast<double>(W));
+        cy[s] = reflect(shapes[s].y + shapes[s].vy * static_cast<double>(f), static_cast<double>(H));
+      }
       for (index_t y = 0; y < H; ++y)
         for (index_t x = 0; x < W; ++x) {
           const std::size_t pix = static_cast<std::size_t>((f * H + y) * W + x);
-          const float checker = ((x / 8 + y / 8) % 2) ? 0.06f : 0.0f;
-          const float grad = 0.5f + 0.5f * static_cast<float>(std::sin(bg_phase + 3.0 * static_cast<double>(x + y) / side));
-          std::array<float, 3> rgb{bg[0] * grad + checker, bg[1] * grad + checker, bg[2] * (1 - grad) + checker};
-          double best_z = 1.0;
-          for (int s = 0; s < n; ++s) {
-            const auto& sh = shapes[static_cast<std::size_t>(s)];
-            const double cx = reflect(sh.x + sh.vx * static_cast<double>(f), static_cast<double>(W));
-            const double cy = reflect(sh.y + sh.vy * static_cast<double>(f), static_cast<double>(H));
-            if (sh.z < best_z && inside(sh.kind, static_cast<double>(x) + 0.5 - cx, static_cast<double>(y) + 0.5 - cy, sh.r)) {
-              best_z = sh.z;
-              rgb = sh.rgb;
-              out.segmentation[pix] = s + 1;
-              out.depth[pix] = static_cast<float>(sh.z);
+          const double px = static_cast<double>(x) + 0.5, py = static_cast<double>(y) + 0.5;
+          int vis = -1;
+          double z = 1.0;
+          for (std::size_t s = 0; s < shapes.size(); ++s)
+            if (shapes[s].z < z && inside(shapes[s].kind, px - cx[s], py - cy[s], shapes[s].r)) {
+              z = shapes[s].z;
+              vis = static_cast<int>(s);
             }
-          }
+          auto rgb = vis < 0 ? bg.colour(px, py) : shapes[static_cast<std::size_t>(vis)].tex.colour(px - cx[static_cast<std::size_t>(vis)], py - cy[static_cast<std::size_t>(vis)]);
+          const float haze = 0.35f * static_cast<float>(z);
+          for (int c = 0; c < 3; ++c) rgb[c] = (1 - haze) * rgb[c] + haze * fog[c];
+          out.segmentation[pix] = vis + 1;
+          out.depth[pix] = static_cast<float>(z);
           for (int c = 0; c < 3; ++c)
             out.pixels[static_cast<std::size_t>(c) * static_cast<std::size_t>(F * H * W) + pix] =
                 (std::clamp(rgb[c], 0.0f, 1.0f) - kImagenetMean[c]) / kImagenetStd[c];
         }
+    }
     return out;
   }
 
@@ -133,6 +157,37 @@ JEPA_OMP(parallel for schedule(dynamic, 1))
   }
 
  private:
+  /// A surface texture: colours c₁, c₂ blended by t(p) = ½ + ¼(sin(k₁·p + φ₁) + sin(k₂·p + φ₂)).
+  struct Texture {
+    std::array<float, 3> c1, c2;
+    double k1x, k1y, k2x, k2y, p1, p2;
+    static Texture draw(Rng& rng, double side, double min_wavelength, double max_wavelength) {
+      Texture t;
+      for (auto& c : t.c1) c = static_cast<float>(rng.uniform(0.05, 0.95));
+      for (auto& c : t.c2) c = static_cast<float>(rng.uniform(0.05, 0.95));
+      const auto wave = [&](double& kx, double& ky) {  // wavelength given as a fraction of the frame side
+        const double k = 2 * std::numbers::pi / (side * rng.uniform(min_wavelength, max_wavelength));
+        const double a = rng.uniform(0.0, std::numbers::pi);
+        kx = k * std::cos(a);
+        ky = k * std::sin(a);
+      };
+      wave(t.k1x, t.k1y);
+      wave(t.k2x, t.k2y);
+      t.p1 = rng.uniform(0.0, 2 * std::numbers::pi);
+      t.p2 = rng.uniform(0.0, 2 * std::numbers::pi);
+      return t;
+    }
+    std::array<float, 3> colour(double x, double y) const {
+      const float t = static_cast<float>(0.5 + 0.25 * (std::sin(k1x * x + k1y * y + p1) + std::sin(k2x * x + k2y * y + p2)));
+      return {c1[0] + t * (c2[0] - c1[0]), c1[1] + t * (c2[1] - c1[1]), c1[2] + t * (c2[2] - c1[2])};
+    }
+  };
+  struct Shape {
+    int kind;
+    double x, y, vx, vy, r, z;  // centre at frame 0, velocity (px/frame), size, depth
+    Texture tex;
+  };
+
   /// Bounces a coordinate off the walls [0, L].
   static double reflect(double v, double L) {
     const double period = 2 * L;
