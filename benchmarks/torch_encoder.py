@@ -63,10 +63,13 @@ def parse_args():
     return ap.parse_args()
 
 
-ARGS = parse_args()
-# OpenBLAS and OpenMP read their thread counts when the libraries load: set them before importing torch.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)
+# Run as a script: parse the arguments first, because OpenBLAS and OpenMP read their thread counts
+# when the libraries load, so they must be set before torch is imported. Imported as a module (the
+# fixture scripts in tools/ reuse VisionTransformer), nothing is parsed or set.
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402

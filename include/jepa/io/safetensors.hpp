@@ -25,6 +25,8 @@
 //     no 64-bit overflow in numel · dtype size;
 //   * sorted by offset, the tensors cover the data section exactly: no overlap, no hole, no trailing
 //     bytes (the official reader's rule too).
+// SafetensorsFile::from_bytes applies the same rules to an in-memory copy (the fuzz target
+// tests/fuzz/fuzz_safetensors.cpp drives it; tools/README.md has the runs).
 // The file is mapped read-only (MAP_PRIVATE); raw() and view() point into the mapping and stay valid
 // while the SafetensorsFile lives (moving it keeps them valid). As with any mmap reader, another
 // process truncating the file in place while it is mapped makes later reads fault; SafetensorsWriter
@@ -41,6 +43,9 @@
 // directory; on failure the temporary file is removed and the previous <path>, if any, is untouched.
 // (Two threads of one process must not write the same path at once: they would share the temporary.)
 // The output is a pure function of the entries and metadata (bitwise-reproducible checkpoints).
+//
+// read_range() copies a slice of a tensor (e.g. one entry of a stacked tensor), converting as read().
+// Released checkpoints (sections, prefixes, Hugging Face names) load through models/checkpoint_keys.hpp.
 //
 // Parameters (nn/param.hpp): write_params() stores one tensor per ParamInfo under prefix + name
 // (F32 for float, F64 for double); read_into() loads a ParamLayout by name, checking every shape
@@ -62,6 +67,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
@@ -390,34 +396,49 @@ class UniqueFd {
   int fd_;
 };
 
-/// A read-only mapping of a whole file, unmapped on destruction; movable.
+/// The bytes of a whole file: a read-only mapping (unmapped on destruction), or an owned heap copy
+/// (SafetensorsFile::from_bytes). Movable; data() is 16-byte aligned either way (page-aligned when
+/// mapped, operator new[]'s alignment when owned), so views of aligned tensors stay aligned.
 class MappedFile {
  public:
   MappedFile() = default;
   MappedFile(void* p, std::size_t n) : p_(p), n_(n) {}
+  /// An owned copy of `bytes` (empty input gives an empty, non-null-free buffer).
+  static MappedFile copy_of(std::span<const std::byte> bytes) {
+    MappedFile m;
+    m.owned_ = std::make_unique<std::byte[]>(std::max<std::size_t>(bytes.size(), 1));
+    if (!bytes.empty()) std::memcpy(m.owned_.get(), bytes.data(), bytes.size());
+    m.n_ = bytes.size();
+    return m;
+  }
   ~MappedFile() { reset(); }
-  MappedFile(MappedFile&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  MappedFile(MappedFile&& o) noexcept
+      : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)), owned_(std::move(o.owned_)) {}
   MappedFile& operator=(MappedFile&& o) noexcept {
     if (this != &o) {
       reset();
       p_ = std::exchange(o.p_, nullptr);
       n_ = std::exchange(o.n_, 0);
+      owned_ = std::move(o.owned_);
     }
     return *this;
   }
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
-  const std::byte* data() const { return static_cast<const std::byte*>(p_); }
+  const std::byte* data() const { return owned_ ? owned_.get() : static_cast<const std::byte*>(p_); }
   std::size_t size() const { return n_; }
+  bool mapped() const { return p_ != nullptr; }
 
  private:
   void reset() {
     if (p_) ::munmap(p_, n_);
     p_ = nullptr;
+    owned_.reset();
     n_ = 0;
   }
   void* p_ = nullptr;
   std::size_t n_ = 0;
+  std::unique_ptr<std::byte[]> owned_;
 };
 
 inline bool name_allowed(const std::vector<std::string>& patterns, std::string_view name) {
@@ -467,6 +488,21 @@ class SafetensorsFile {
     if (p == MAP_FAILED) fail(detail::cat("cannot be memory-mapped: ", detail::errno_text(errno)));
     map_ = detail::MappedFile(p, static_cast<std::size_t>(size));
     parse();
+  }
+
+  /// Validates an in-memory safetensors image (copied; the caller's buffer may go away). `name`
+  /// stands for the path in error messages. Same rules and errors as opening a file, minus the
+  /// file-system ones; used by the fuzz target (tests/fuzz/fuzz_safetensors.cpp) and for files
+  /// that arrive over a network or out of an archive.
+  static SafetensorsFile from_bytes(std::span<const std::byte> bytes, std::string name = "<memory>") {
+    SafetensorsFile f(FromBytes{}, std::move(name));
+    if (bytes.empty()) f.fail("is empty (0 bytes); a safetensors file starts with an 8-byte little-endian header length");
+    if (bytes.size() < 8)
+      f.fail(detail::cat("has only ", bytes.size(),
+                         " bytes; a safetensors file starts with an 8-byte little-endian header length (truncated file?)"));
+    f.map_ = detail::MappedFile::copy_of(bytes);
+    f.parse();
+    return f;
   }
 
   SafetensorsFile(SafetensorsFile&&) noexcept = default;
@@ -528,10 +564,22 @@ class SafetensorsFile {
     if (n != t.numel())
       fail_tensor(name, detail::cat("has ", t.numel(), " elements (shape ", t.shape, ", dtype ",
                                     safetensors_dtype_name(t.dtype), ") but the destination expects ", n));
+    read_range<T>(name, 0, dst, n);
+  }
+
+  /// Copies elements [first, first + n) of `name` (flat row-major order) into dst[0, n), converting
+  /// as read() does; e.g. one slice along dim 0 of a stacked tensor. IoError when the range does not
+  /// lie inside the tensor.
+  template <SafetensorsElement T>
+  void read_range(std::string_view name, std::size_t first, T* dst, std::size_t n) const {
+    const TensorInfo& t = info(name);
+    if (first > t.numel() || n > t.numel() - first)
+      fail_tensor(name, detail::cat("has ", t.numel(), " elements (shape ", t.shape, "); elements [", first, ", ",
+                                    first, " + ", n, ") lie outside it"));
     check_readable<T>(t);
-    const std::byte* src = data() + t.begin;
+    const std::byte* src = data() + t.begin + first * safetensors_dtype_size(t.dtype);
     if (t.dtype == safetensors_dtype_of_v<T>) {
-      if (n) std::memcpy(static_cast<void*>(dst), src, t.bytes());
+      if (n) std::memcpy(static_cast<void*>(dst), src, n * sizeof(T));
       return;
     }
     if constexpr (std::is_floating_point_v<T>) {
@@ -619,6 +667,9 @@ class SafetensorsFile {
   }
 
  private:
+  struct FromBytes {};
+  SafetensorsFile(FromBytes, std::string name) : path_(std::move(name)) {}
+
   const std::byte* data() const { return map_.data() + data_offset_; }
 
   [[noreturn]] void fail(std::string_view what) const {

@@ -1,0 +1,348 @@
+// extract_features — encode a video, a folder of frames or an image with released JEPA weights and
+// write the features as .npy plus a PCA feature map as PNG. See --help (usage() below).
+//
+// Pipeline: io::load_media (FFmpeg / stb decoding, the reference's frame window, EvalTransform:
+// short side → int(crop·256/224), centre crop, ImageNet normalisation) → models::FeatureExtractor
+// (Mode::inference, weights through models::Checkpoint: converted official files or Hugging Face
+// safetensors) → io::write_npy and eval::pca_feature_map.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "jepa/data/synthetic_video.hpp"
+#include "jepa/eval/feature_map.hpp"
+#include "jepa/io/media.hpp"
+#include "jepa/io/npy.hpp"
+#include "jepa/models/inference.hpp"
+#include "jepa/models/presets.hpp"
+
+using namespace jepa;
+using namespace jepa::models;
+namespace P = jepa::models::presets;
+namespace fs = std::filesystem;
+
+namespace {
+
+void usage() {
+  std::puts(
+      "extract_features — JEPA features of a video, frame folder or image, as .npy, plus a PCA feature map\n"
+      "\n"
+      "usage: extract_features INPUT [options]\n"
+      "       extract_features --synthetic [options]\n"
+      "\n"
+      "INPUT\n"
+      "  a video file (any container and codec FFmpeg decodes: mp4, mkv, webm, avi, mov, ...),\n"
+      "  a folder of frames (its .png/.jpg/... files sorted by name are frames 0, 1, ...),\n"
+      "  or an image (.png .jpg .jpeg .bmp .tga .gif .ppm .pgm .pnm).\n"
+      "  --synthetic               use the built-in synthetic video instead (no file needed)\n"
+      "\n"
+      "Weights\n"
+      "  --weights FILE            a .safetensors checkpoint: an official .pt converted once with\n"
+      "                            tools/convert_checkpoint.py, or a Hugging Face VJEPA2Model file\n"
+      "  --section NAME            the checkpoint section to load (default, as the official code: V-JEPA 2\n"
+      "                            'encoder'; 2.1 'ema_encoder' then 'target_encoder'; I-JEPA 'target_encoder')\n"
+      "  --family vjepa2|vjepa21|ijepa   model family (default: detected from the checkpoint)\n"
+      "  --model NAME              vit_tiny vit_small vit_base vit_large vit_huge vit_giant vit_gigantic\n"
+      "                            (default: detected from the checkpoint; giant/gigantic are the 22/26-head\n"
+      "                            'xformers' shapes for V-JEPA 2/2.1 and the 16-head ones for I-JEPA)\n"
+      "  --patch 14|16             I-JEPA patch size (default: detected; 14 without a checkpoint)\n"
+      "  --random-weights SEED     no checkpoint: the recipe's random initialisation (demos and tests)\n"
+      "\n"
+      "Sampling and preprocessing (the reference's evaluation pipeline)\n"
+      "  --frames N                frames per clip (default 16; 0 = every step-th frame to the end)\n"
+      "  --frame-step K            take every K-th frame (default 1 unless --fps)\n"
+      "  --fps F                   target rate: step = ceil(native fps) div F (V-JEPA 2's fps mode)\n"
+      "  --start S                 first frame (default 0)\n"
+      "  --folder-fps R            native rate of a frame folder (needed with --fps)\n"
+      "  --crop C                  output side (default 256; 384 for the 384 px models; 224 for I-JEPA);\n"
+      "                            the short side is resized to int(C*256/224), then centre-cropped.\n"
+      "                            0 keeps the native size (it must be a multiple of the patch size)\n"
+      "  --image-frames N          V-JEPA 2 images are repeated to N frames (default: one tubelet, 2;\n"
+      "                            16 = the IN1K evaluation protocol). 2.1 uses its image tokenizer,\n"
+      "                            I-JEPA its 2-D patches; an INPUT of one frame is an image.\n"
+      "\n"
+      "Outputs\n"
+      "  --out FILE.npy            tokens (1, N, D) float32, N = T'*H'*W' in (t, h, w) order\n"
+      "                            (default features.npy); next to it: FILE_pooled.npy (1, D) mean over\n"
+      "                            tokens, FILE_grid.npy [T', H', W'], FILE_tap{j}.npy (2.1: the 4\n"
+      "                            hierarchical taps), FILE_layer{l}.npy (--layers)\n"
+      "  --layers l1,l2,...        also write these blocks' outputs (0-based; through the final norm, as\n"
+      "                            the official out_layers)\n"
+      "  --png FILE.png            PCA feature map: first frame | top-3 components of its tokens as RGB\n"
+      "                            (default features.png; '' to skip)\n"
+      "  --threads N               CPU threads (default: OMP_NUM_THREADS or all cores)\n"
+      "  -h, --help                this text\n"
+      "\n"
+      "Examples\n"
+      "  /usr/bin/python3 tools/convert_checkpoint.py vitl.pt vitl.safetensors\n"
+      "  extract_features clip.mp4 --weights vitl.safetensors --fps 4 --out clip.npy --png clip.png\n"
+      "  extract_features photo.jpg --weights vjepa2_1_vitb_dist_vitG_384.safetensors --crop 384\n"
+      "  extract_features --synthetic --model vit_tiny --random-weights 0 --frames 4 --crop 64\n");
+}
+
+struct Options {
+  std::string input, weights, section, family, model, out = "features.npy", png = "features.png";
+  bool synthetic = false, random = false, have_section = false;
+  std::uint64_t seed = 0;
+  int patch = 0, threads = 0;
+  io::MediaOptions media;
+  index_t image_frames = 0;
+  std::vector<int> layers;
+};
+
+long long to_int(const std::string& opt, const std::string& v) {
+  try {
+    std::size_t pos = 0;
+    const long long n = std::stoll(v, &pos);
+    if (pos == v.size()) return n;
+  } catch (const std::exception&) {
+  }
+  throw ConfigError(jepa::detail::cat("jepa: option ", opt, " = '", v, "' is not an integer"));
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  o.media.crop = 256;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto val = [&]() -> std::string {
+      if (i + 1 >= argc) throw ConfigError(jepa::detail::cat("jepa: option ", a, " needs a value (see --help)"));
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      usage();
+      std::exit(0);
+    } else if (a == "--synthetic") o.synthetic = true;
+    else if (a == "--weights") o.weights = val();
+    else if (a == "--section") o.section = val(), o.have_section = true;
+    else if (a == "--family") o.family = val();
+    else if (a == "--model") o.model = val();
+    else if (a == "--patch") o.patch = static_cast<int>(to_int(a, val()));
+    else if (a == "--random-weights") o.random = true, o.seed = static_cast<std::uint64_t>(to_int(a, val()));
+    else if (a == "--frames") o.media.frames = to_int(a, val());
+    else if (a == "--frame-step") o.media.frame_step = static_cast<int>(to_int(a, val()));
+    else if (a == "--fps") o.media.target_fps = static_cast<int>(to_int(a, val()));
+    else if (a == "--start") o.media.start = to_int(a, val());
+    else if (a == "--folder-fps") o.media.folder_fps = std::atof(val().c_str());
+    else if (a == "--crop") o.media.crop = static_cast<int>(to_int(a, val()));
+    else if (a == "--image-frames") o.image_frames = to_int(a, val());
+    else if (a == "--out") o.out = val();
+    else if (a == "--png") o.png = val();
+    else if (a == "--threads") o.threads = static_cast<int>(to_int(a, val()));
+    else if (a == "--layers") {
+      const std::string v = val();
+      std::size_t s = 0;
+      while (s <= v.size()) {
+        const std::size_t e = std::min(v.find(',', s), v.size());
+        if (e > s) o.layers.push_back(static_cast<int>(to_int(a, v.substr(s, e - s))));
+        s = e + 1;
+      }
+    } else if (!a.empty() && a[0] == '-') throw ConfigError(jepa::detail::cat("jepa: unknown option '", a, "' (see --help)"));
+    else if (o.input.empty()) o.input = a;
+    else throw ConfigError(jepa::detail::cat("jepa: a second input '", a, "' was given; extract_features takes one"));
+  }
+  if (o.input.empty() && !o.synthetic) throw ConfigError("jepa: no INPUT given (a video, a frame folder or an image; or --synthetic; see --help)");
+  if (o.weights.empty() && !o.random)
+    throw ConfigError("jepa: no --weights FILE.safetensors given; pass one, or --random-weights SEED for a demo");
+  if (!o.weights.empty() && o.random) throw ConfigError("jepa: --weights and --random-weights exclude each other");
+  if (o.out.size() < 5 || o.out.substr(o.out.size() - 4) != ".npy")
+    throw ConfigError(jepa::detail::cat("jepa: --out = '", o.out, "' must end in .npy"));
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Architecture from the checkpoint
+// ---------------------------------------------------------------------------------------------------
+void detect(const Checkpoint& ck, Options& o) {
+  const CheckpointSection* sec = nullptr;
+  if (o.have_section) sec = ck.find_section(o.section);
+  for (const char* n : {"ema_encoder", "target_encoder", "encoder", ""})
+    if (!sec) sec = ck.find_section(n);
+  if (!sec || !sec->has("patch_embed.proj.weight")) {
+    if (o.family.empty() || o.model.empty())
+      throw ConfigError(jepa::detail::cat("jepa: cannot detect the encoder of '", o.weights, "' (sections: ", ck.section_list(),
+                                          "); pass --family, --model and --section"));
+    return;
+  }
+  const Shape pe = *sec->shape("patch_embed.proj.weight");
+  const bool conv2d = pe.rank() == 4;
+  const std::string fam = sec->has("norms_block.0.weight") ? "vjepa21" : conv2d ? "ijepa" : "vjepa2";
+  if (o.family.empty()) o.family = fam;
+  if (conv2d && o.patch == 0) o.patch = static_cast<int>(pe[2]);
+  if (o.model.empty()) {
+    const auto fc1 = sec->shape("blocks.0.mlp.fc1.weight");
+    const auto shapes = matching_shapes(pe[0], sec->count_indexed("blocks.", ".norm1.weight"), fc1 ? (*fc1)[0] : 0, conv2d);
+    if (shapes.empty()) throw ConfigError(jepa::detail::cat("jepa: '", o.weights, "': ", describe_encoder(*sec)));
+    const std::string n(shapes[0].name);
+    o.model = n.substr(0, n.find("_xformers"));
+  }
+  std::printf("checkpoint %s: %s %s (section %s)\n", o.weights.c_str(), o.family.c_str(), o.model.c_str(),
+              sec->label().c_str());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The run, for one encoder type
+// ---------------------------------------------------------------------------------------------------
+std::string sibling(const std::string& out, const std::string& suffix) {
+  return jepa::detail::cat(out.substr(0, out.size() - 4), suffix, ".npy");
+}
+
+template <class Enc>
+int run(const Options& o, const VitConfig& cfg, const std::string& name) {
+  using clock = std::chrono::steady_clock;
+  FeatureExtractor<Enc> ex(cfg);
+  if (!o.weights.empty()) {
+    const Checkpoint ck(o.weights);
+    WeightsOptions wo;
+    if (o.have_section) wo.section = o.section;
+    const auto rep = ex.load(ck, wo);
+    std::printf("weights    %s: %s\n", o.weights.c_str(), rep.summary().c_str());
+  } else {
+    ex.init(o.seed);
+    std::printf("weights    random (seed %llu): the recipe's initialisation, not a trained model\n",
+                static_cast<unsigned long long>(o.seed));
+  }
+  std::printf("model      %s, %zu parameters, depth %d, D %ld, heads %ld\n", name.c_str(), ex.encoder().param_count(),
+              Enc::depth, static_cast<long>(cfg.embed_dim), static_cast<long>(cfg.num_heads));
+
+  // Input.
+  io::MediaClip clip;
+  const auto t0 = clock::now();
+  if (o.synthetic) {
+    data::SyntheticVideoConfig sc;
+    sc.frames = o.media.frames > 0 ? o.media.frames : 16;
+    sc.height = sc.width = o.media.crop > 0 ? o.media.crop : 224;
+    data::SyntheticVideo src(sc);
+    clip.pixels.resize(static_cast<std::size_t>(3 * sc.frames * sc.height * sc.width));
+    src.batch(0, 1, clip.pixels.data());
+    clip.frames = sc.frames, clip.height = sc.height, clip.width = sc.width;
+    clip.kind = sc.frames == 1 ? io::MediaKind::image : io::MediaKind::video;
+    clip.source = "synthetic video";
+  } else {
+    clip = io::load_media(o.input, o.media);
+  }
+  const double t_load = std::chrono::duration<double>(clock::now() - t0).count();
+  std::printf("input      %s (%s): %lld frame(s) -> 3x%lldx%lldx%lld in %.2f s\n", clip.source.c_str(),
+              io::media_kind_name(clip.kind), static_cast<long long>(clip.frames), static_cast<long long>(clip.frames),
+              static_cast<long long>(clip.height), static_cast<long long>(clip.width), t_load);
+
+  // Encode.
+  EncodeOptions eo;
+  eo.layers = o.layers;
+  eo.image_frames = o.image_frames;
+  const bool image = clip.frames == 1;
+  std::fprintf(stderr, "[1/2] encoding %s ...\n", image ? "an image" : "a clip");
+  const auto t1 = clock::now();
+  const Features<float> f =
+      image ? ex.encode_image(TensorView<const float, 4>(clip.pixels.data(), {1, 3, clip.height, clip.width}), eo)
+            : ex.encode(TensorView<const float, 5>(clip.pixels.data(), {1, 3, clip.frames, clip.height, clip.width}), eo);
+  const double t_enc = std::chrono::duration<double>(clock::now() - t1).count();
+  std::fprintf(stderr, "[2/2] encoded in %.2f s (%.0f tokens/s), ETA 0 s\n", t_enc,
+               static_cast<double>(f.tokens_per_sample) / std::max(t_enc, 1e-9));
+  std::printf("features   (B, N, D) = (1, %lld, %lld) on a %lldx%lldx%lld token grid, %.2f s\n",
+              static_cast<long long>(f.tokens_per_sample), static_cast<long long>(f.dim), static_cast<long long>(f.grid.t),
+              static_cast<long long>(f.grid.h), static_cast<long long>(f.grid.w), t_enc);
+
+  // Outputs.
+  const Shape tok{1, f.tokens_per_sample, f.dim};
+  io::write_npy(o.out, tok, f.tokens);
+  io::write_npy(sibling(o.out, "_pooled"), Shape{1, f.dim}, f.pooled);
+  io::write_npy(sibling(o.out, "_grid"), Shape{3}, std::vector<std::int64_t>{f.grid.t, f.grid.h, f.grid.w});
+  std::printf("wrote      %s (tokens), %s, %s", o.out.c_str(), sibling(o.out, "_pooled").c_str(), sibling(o.out, "_grid").c_str());
+  for (std::size_t j = 0; j < f.taps.size(); ++j) {
+    io::write_npy(sibling(o.out, jepa::detail::cat("_tap", j)), tok, f.taps[j]);
+    std::printf(", %s", sibling(o.out, jepa::detail::cat("_tap", j)).c_str());
+  }
+  for (std::size_t j = 0; j < f.layers.size(); ++j) {
+    io::write_npy(sibling(o.out, jepa::detail::cat("_layer", f.layer_ids[j])), tok, f.layers[j]);
+    std::printf(", %s", sibling(o.out, jepa::detail::cat("_layer", f.layer_ids[j])).c_str());
+  }
+  std::printf("\n");
+  if (!o.png.empty()) {
+    const index_t F = clip.frames, H = clip.height, W = clip.width;
+    const TensorView<const float, 3> frame0(clip.pixels.data(), {3, H, W}, {F * H * W, W, 1});
+    eval::pca_feature_map(f.tokens.data(), f.grid.h, f.grid.w, f.dim, frame0, o.png);
+    std::printf("wrote      %s (frame 0 | PCA of its %lld tokens)\n", o.png.c_str(), static_cast<long long>(f.grid.h * f.grid.w));
+  }
+  return 0;
+}
+
+const P::EncoderShape& shape_named(const std::string& model, const std::string& family) {
+  const bool xf = family != "ijepa";
+  if (model == "vit_tiny") return P::vit_tiny;
+  if (model == "vit_small") return P::vit_small;
+  if (model == "vit_base") return P::vit_base;
+  if (model == "vit_large") return P::vit_large;
+  if (model == "vit_huge") return P::vit_huge;
+  if (model == "vit_giant") return xf ? P::vit_giant_xformers : P::vit_giant;
+  if (model == "vit_gigantic") return xf ? P::vit_gigantic_xformers : P::vit_gigantic;
+  throw ConfigError(jepa::detail::cat("jepa: --model = '", model,
+                                      "' is invalid: use vit_tiny, vit_small, vit_base, vit_large, vit_huge, vit_giant or vit_gigantic"));
+}
+
+int dispatch(const Options& o) {
+  const P::EncoderShape& S = shape_named(o.model, o.family);
+  const std::string name = jepa::detail::cat(o.family, " ", S.name);
+  if (o.family == "vjepa2") {
+    const VitConfig c = P::vjepa2_config(S);
+    switch (S.depth) {
+      case 12: return run<P::VJepa2Encoder<P::vit_base>>(o, c, name);
+      case 24: return run<P::VJepa2Encoder<P::vit_large>>(o, c, name);
+      case 32: return run<P::VJepa2Encoder<P::vit_huge>>(o, c, name);
+      case 40: return run<P::VJepa2Encoder<P::vit_giant_xformers>>(o, c, name);
+      default: break;
+    }
+  } else if (o.family == "vjepa21") {
+    const VitConfig c = P::vjepa21_config(S);
+    switch (S.depth) {
+      case 12: return run<P::VJepa21Encoder<P::vit_base>>(o, c, name);
+      case 24: return run<P::VJepa21Encoder<P::vit_large>>(o, c, name);
+      case 40: return run<P::VJepa21Encoder<P::vit_giant_xformers>>(o, c, name);
+      case 48: return run<P::VJepa21Encoder<P::vit_gigantic_xformers>>(o, c, name);
+      default: break;
+    }
+  } else if (o.family == "ijepa") {
+    const VitConfig c = P::ijepa_config(S);
+    const int p = o.patch ? o.patch : 14;
+    if (p != 14 && p != 16) fail_field("--patch", p, "I-JEPA releases use 14 or 16");
+    if (p == 14 && S.depth == 32) return run<P::IJepaEncoder<P::vit_huge>>(o, c, name);
+    using P16h = VitEncoder<32, tokenizers::Patch2d<16>, SinCos2d, FinalNorm, float>;
+    using P16g = VitEncoder<40, tokenizers::Patch2d<16>, SinCos2d, FinalNorm, float>;
+    if (p == 16 && S.depth == 32) return run<P16h>(o, c, name);
+    if (p == 16 && S.depth == 40) return run<P16g>(o, c, name);
+    throw ConfigError(jepa::detail::cat("jepa: I-JEPA is released as ViT-H/14, ViT-H/16 and ViT-g/16; --model ", o.model,
+                                        " with --patch ", p, " is not built into this example"));
+  } else {
+    throw ConfigError(jepa::detail::cat("jepa: --family = '", o.family, "' is invalid: use vjepa2, vjepa21 or ijepa"));
+  }
+  throw ConfigError(jepa::detail::cat("jepa: ", o.family, " ", S.name, " (depth ", S.depth, ") is not built into this example"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    Options o = parse(argc, argv);
+#ifdef _OPENMP
+    if (o.threads > 0) omp_set_num_threads(o.threads);
+#endif
+    if (!o.weights.empty()) detect(Checkpoint(o.weights), o);
+    if (o.family.empty()) o.family = "vjepa2";
+    if (o.model.empty()) o.model = "vit_large";
+    return dispatch(o);
+  } catch (const jepa::Error& e) {
+    std::fprintf(stderr, "extract_features: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "extract_features: error: %s\n", e.what());
+    return 2;
+  }
+}
