@@ -289,8 +289,8 @@ class VideoFolder : public FolderDataset {
 
 /// Videos stored as folders of frames: every directory below root (root included) that directly
 /// holds image files is one video, its frames being those files sorted by file name (byte order:
-/// use zero-padded numbers). A video directory at root/<class>/<video>/ (depth >= 2) is labelled by
-/// <class>; one at root/<video>/ has label −1. Frame rate: frame_step > 0 (default 1 from the short
+/// use zero-padded numbers). A video directory at `root/<class>/<video>/` (depth >= 2) is labelled by
+/// `<class>`; one at `root/<video>/` has label −1. Frame rate: frame_step > 0 (default 1 from the short
 /// constructor), or fps mode with ClipOptions.frame_folder_fps as the native rate. Frames must all
 /// have one size (else IoError naming the frame).
 class FrameFolder : public FolderDataset {

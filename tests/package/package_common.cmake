@@ -1,0 +1,73 @@
+# Helpers shared by the package-test scripts (run with `cmake -P`).
+
+# jepa_step(<name> COMMAND <cmd...> [WORKING_DIRECTORY <dir>] [EXPECT_FAIL] [EXPECT_OUTPUT <regex>])
+# Runs one step, prints its wall time, and stops the script (FATAL_ERROR) with the step's output
+# when it fails, when it unexpectedly succeeds (EXPECT_FAIL), or when its output lacks EXPECT_OUTPUT.
+function(jepa_step name)
+  cmake_parse_arguments(S "EXPECT_FAIL" "WORKING_DIRECTORY;EXPECT_OUTPUT" "COMMAND" ${ARGN})
+  if(NOT S_WORKING_DIRECTORY)
+    set(S_WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  endif()
+  string(TIMESTAMP t0 "%s")
+  execute_process(COMMAND ${S_COMMAND} WORKING_DIRECTORY ${S_WORKING_DIRECTORY}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  string(TIMESTAMP t1 "%s")
+  math(EXPR dt "${t1} - ${t0}")
+  set(ok TRUE)
+  set(why "")
+  if(S_EXPECT_FAIL AND rc EQUAL 0)
+    set(ok FALSE)
+    set(why "succeeded but must fail")
+  elseif(NOT S_EXPECT_FAIL AND NOT rc EQUAL 0)
+    set(ok FALSE)
+    set(why "failed (${rc})")
+  endif()
+  if(ok AND DEFINED S_EXPECT_OUTPUT AND NOT out MATCHES "${S_EXPECT_OUTPUT}")
+    set(ok FALSE)
+    set(why "output does not match '${S_EXPECT_OUTPUT}'")
+  endif()
+  if(NOT ok)
+    string(REPLACE ";" " " cmd "${S_COMMAND}")
+    message(FATAL_ERROR "step '${name}' ${why}\n  command: ${cmd}\n  output:\n${out}")
+  endif()
+  message(STATUS "[${dt} s] ${name}")
+  set(JEPA_STEP_OUTPUT "${out}" PARENT_SCOPE)
+endfunction()
+
+# jepa_require_files(<root> <relative paths...>): each must exist under root.
+function(jepa_require_files root)
+  foreach(f IN LISTS ARGN)
+    if(NOT EXISTS "${root}/${f}")
+      message(FATAL_ERROR "missing ${root}/${f}")
+    endif()
+  endforeach()
+endfunction()
+
+# jepa_no_paths_in(<dir> <forbidden paths...>): no text file under dir mentions any of the paths
+# (a relocatable package must not remember where it was built or first installed).
+function(jepa_no_paths_in dir)
+  file(GLOB_RECURSE files "${dir}/*.cmake" "${dir}/*.txt" "${dir}/*.pc" "${dir}/usage")
+  foreach(f IN LISTS files)
+    file(READ "${f}" text)
+    foreach(p IN LISTS ARGN)
+      string(FIND "${text}" "${p}" at)
+      if(NOT at EQUAL -1)
+        message(FATAL_ERROR "${f} contains the absolute path ${p}: the package is not relocatable")
+      endif()
+    endforeach()
+  endforeach()
+endfunction()
+
+# jepa_build_and_run_consumer(<name> <source dir> <binary dir> <configure args...>): configure, build
+# (-O1 Release unless the args say otherwise) and run the consumer program, which checks itself.
+function(jepa_build_and_run_consumer name src bin)
+  file(REMOVE_RECURSE "${bin}")
+  jepa_step("${name}: configure" COMMAND ${CMAKE_COMMAND} -S ${src} -B ${bin} ${ARGN})
+  jepa_step("${name}: build" COMMAND ${CMAKE_COMMAND} --build ${bin})
+  file(GLOB exe LIST_DIRECTORIES false "${bin}/consumer" "${bin}/main")
+  if(NOT exe)
+    message(FATAL_ERROR "${name}: no program was built in ${bin}")
+  endif()
+  jepa_step("${name}: run" COMMAND ${exe} EXPECT_OUTPUT "features \\(1, 32, 64\\)")
+  message(STATUS "${name}: ${JEPA_STEP_OUTPUT}")
+endfunction()
