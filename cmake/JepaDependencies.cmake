@@ -1,5 +1,7 @@
-# Finds jepa's CPU dependencies: Eigen (required), OpenMP and a BLAS (optional).
+# Finds jepa's CPU dependencies: Eigen (required), nlohmann_json, OpenMP and a BLAS (optional).
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
+# nlohmann/json (jepa/io/safetensors.hpp): linked through its CMake target when its package is found.
+find_package(nlohmann_json 3.2 QUIET)
 if(JEPA_USE_OPENMP)
   find_package(OpenMP COMPONENTS CXX)
 endif()

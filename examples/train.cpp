@@ -9,15 +9,26 @@
 //
 // Writes DIR/log.csv (one row per step), DIR/loss.png and DIR/checkpoint.safetensors (atomically,
 // every N steps and at the end); a rerun with the same DIR resumes where it stopped, bitwise.
+//
+// Data parallel (built with MPI): `mpirun -np N train …` trains on N processes; --batch and
+// --image-batch are the GLOBAL batch (multiples of N), so the run is the same for any N up to
+// reduction order. Rank 0 prints and writes; the others stay quiet. A rank that fails stops the job
+// with its message.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "jepa/dist/communicator.hpp"
 #include "jepa/models/jepa_presets.hpp"
 #include "jepa/train/checkpoint.hpp"
 #include "jepa/train/trainer.hpp"
+#ifdef JEPA_TRAIN_WITH_MPI
+#include <optional>
+
+#include "jepa/dist/mpi.hpp"
+#endif
 #ifdef JEPA_TRAIN_WITH_FOLDERS
 #include "jepa/train/folder_source.hpp"
 #endif
@@ -58,7 +69,9 @@ void usage() {
       "                     images:DIR — videos at 4 fps with the recipe's crop, flip and normalisation;\n"
       "                     unreadable files are skipped and reported\n"
       "  --image-data SPEC  2.1 image stream (default: synthetic 1-frame clips), e.g. images:DIR\n"
-      "  --no-resume        start afresh even if DIR has a checkpoint");
+      "  --no-resume        start afresh even if DIR has a checkpoint\n"
+      "Data parallel (a build with MPI): mpirun -np N train ... — --batch and --image-batch are global\n"
+      "(multiples of N); rank 0 prints and writes DIR");
 }
 
 template <class V>
@@ -187,7 +200,8 @@ train::AnySource make_source(const std::string& spec, std::uint64_t seed) {
 }
 
 template <class Model>
-int run(Model model, const Options& o, const char* name) {
+int run(Model model, const Options& o, const char* name, const dist::AnyCommunicator& comm) {
+  const bool root = comm.rank() == 0;
   auto cfg = stages_for(o);
   if constexpr (Model::levels > 1) {  // 2.1: λ warms up over 5 %–10 % of pretraining (15k–30k of 300k)
     model.loss_policy_mut().lambda.start = std::max<std::uint64_t>(1, o.steps / 20);
@@ -195,13 +209,18 @@ int run(Model model, const Options& o, const char* name) {
   }
   model.init(o.seed);
   model.mask_seed = o.seed;
-  std::filesystem::create_directories(o.out);
+  if (root) std::filesystem::create_directories(o.out);
   const train::AnySource video = make_source(o.data, o.seed);
   const train::AnySource images = make_source(o.image_data.empty() ? "synthetic" : o.image_data, o.seed + 1);
-  train::Trainer trainer(model, video, cfg, &images);
+  train::Trainer trainer(model, video, cfg, &images, comm);
   const auto ckpt = std::filesystem::path(o.out) / "checkpoint.safetensors";
+  if (!root) {  // the other ranks train in step with rank 0, which prints, writes, and resumes
+    trainer.run();
+    return 0;
+  }
   std::printf("model      %s: encoder %zu + predictor %zu parameters\n", name, model.encoder().param_count(),
               model.predictor().param_count());
+  if (comm.size() > 1) std::printf("ranks      %d (data parallel: each takes 1/%d of every batch)\n", comm.size(), comm.size());
   for (std::size_t s = 0; s < cfg.stages.size(); ++s)
     std::printf("stage %zu    %-9s %llu steps, %ld clips of %ldx%ldx%ld%s, lr %s %.3g -> %.3g\n", s,
                 cfg.stages[s].name.c_str(), static_cast<unsigned long long>(cfg.stages[s].steps()),
@@ -210,7 +229,7 @@ int run(Model model, const Options& o, const char* name) {
                 cfg.data[s].image_batch ? " + images" : "",
                 cfg.stages[s].lr.kind == train::LrSchedule::Kind::linear_decay ? "linear decay" : "warmup",
                 cfg.stages[s].lr(1), cfg.stages[s].lr(cfg.stages[s].steps()));
-  if (o.resume && std::filesystem::exists(ckpt)) {
+  if (o.resume && std::filesystem::exists(ckpt)) {  // rank 0 loads; the first step broadcasts it
     train::load_checkpoint(ckpt.string(), model, trainer);
     std::printf("resumed    from %s at step %llu\n", ckpt.string().c_str(),
                 static_cast<unsigned long long>(trainer.state().global_step));
@@ -243,16 +262,16 @@ int run(Model model, const Options& o, const char* name) {
 }
 
 template <const P::EncoderShape& S>
-int dispatch(const Options& o) {
+int dispatch(const Options& o, const dist::AnyCommunicator& comm) {
   const std::string name = o.family + " " + std::string(S.name);
-  if (o.family == "vjepa2") return run(P::vjepa2<S>(), o, name.c_str());
-  if (o.family == "vjepa2_1") return run(P::vjepa2_1<S>(), o, name.c_str());
-  if (o.family == "vjepa") return run(P::vjepa<S>(), o, name.c_str());
+  if (o.family == "vjepa2") return run(P::vjepa2<S>(), o, name.c_str(), comm);
+  if (o.family == "vjepa2_1") return run(P::vjepa2_1<S>(), o, name.c_str(), comm);
+  if (o.family == "vjepa") return run(P::vjepa<S>(), o, name.c_str(), comm);
   if (o.family == "ijepa") {
     Options img = o;  // I-JEPA trains on images: one frame through Patch2d<14>
     img.frames = 1;
     if (img.res % 14) img.res = 14 * std::max<index_t>(2, img.res / 14);
-    return run(P::ijepa<S>(), img, name.c_str());
+    return run(P::ijepa<S>(), img, name.c_str(), comm);
   }
   throw ConfigError("jepa: --family = '" + o.family + "' is invalid: use vjepa2, vjepa2_1, vjepa or ijepa");
 }
@@ -260,19 +279,41 @@ int dispatch(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return usage(), 0;
+  dist::AnyCommunicator comm;  // one process, unless started by an MPI launcher
+#ifdef JEPA_TRAIN_WITH_MPI
+  std::optional<dist::MpiSession> mpi;
+  try {
+    if (dist::launched_by_mpi()) {
+      mpi.emplace(argc, argv);
+      comm = dist::MpiCommunicator();
+    }
+  } catch (const jepa::Error& e) {
+    std::fprintf(stderr, "\nerror: %s\n", e.what());
+    return 2;
+  }
+#endif
   try {
     const Options o = parse(argc, argv);
-    if (o.size == "micro") return dispatch<P::vit_micro>(o);
-    if (o.size == "tiny") return dispatch<P::vit_tiny>(o);
-    if (o.size == "small") return dispatch<P::vit_small>(o);
-    if (o.size == "base") return dispatch<P::vit_base>(o);
-    if (o.size == "large") return dispatch<P::vit_large>(o);
-    if (o.size == "huge") return dispatch<P::vit_huge>(o);
-    if (o.size == "giant") return dispatch<P::vit_giant_xformers>(o);
-    if (o.size == "gigantic") return dispatch<P::vit_gigantic_xformers>(o);
+    if (o.size == "micro") return dispatch<P::vit_micro>(o, comm);
+    if (o.size == "tiny") return dispatch<P::vit_tiny>(o, comm);
+    if (o.size == "small") return dispatch<P::vit_small>(o, comm);
+    if (o.size == "base") return dispatch<P::vit_base>(o, comm);
+    if (o.size == "large") return dispatch<P::vit_large>(o, comm);
+    if (o.size == "huge") return dispatch<P::vit_huge>(o, comm);
+    if (o.size == "giant") return dispatch<P::vit_giant_xformers>(o, comm);
+    if (o.size == "gigantic") return dispatch<P::vit_gigantic_xformers>(o, comm);
     throw ConfigError("jepa: --size = '" + o.size +
                       "' is invalid: use micro, tiny, small, base, large, huge, giant or gigantic");
-  } catch (const jepa::Error& e) {
+  } catch (const dist::RankFailure& e) {  // every rank knows: the failing one says why, all end
+    if (e.is_origin()) std::fprintf(stderr, "\nerror: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+#ifdef JEPA_TRAIN_WITH_MPI
+    // The other ranks may be waiting for this one in a collective: end the whole job.
+    if (comm.size() > 1) dist::abort_job(e.what());
+#endif
     std::fprintf(stderr, "\nerror: %s\n", e.what());
     return 2;
   }

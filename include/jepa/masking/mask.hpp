@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,23 @@ template <class P>
 concept MaskingPolicy = requires(const P& p, const TokenGrid& g, std::uint64_t u, index_t b) {
   { p.num_generators() } -> std::convertible_to<int>;
   { p.sample(g, u, u, b) } -> std::same_as<std::vector<MaskBatch>>;
+};
+
+// -------------------------------------------------------------------------------------------------
+// Optional, for data-parallel training: rows [first, first + count) of sample(grid, seed, step, B)
+// for any B >= first + count, drawing only those rows.
+//   std::vector<MaskBatch> sample_rows(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step,
+//                                      index_t first, index_t count, const BatchMin& batch_min) const;
+// The batch rule needs the minimum lengths over ALL rows of the batch: the policy computes the minima
+// over its own rows and calls batch_min(lengths) once, which replaces every entry by its minimum over
+// the whole batch (an all-reduce(min) across the ranks that draw the other rows). An empty BatchMin
+// means "these are all the rows". Policies without sample_rows still work in data-parallel training:
+// every rank then draws the whole batch and keeps its rows.
+// -------------------------------------------------------------------------------------------------
+using BatchMin = std::function<void(std::vector<index_t>&)>;
+template <class P>
+concept RowSampling = requires(const P& p, const TokenGrid& g, std::uint64_t u, index_t b, const BatchMin& m) {
+  { p.sample_rows(g, u, u, b, b, m) } -> std::same_as<std::vector<MaskBatch>>;
 };
 
 namespace detail {

@@ -223,21 +223,32 @@ class Multiblock2d {
   }
 
   std::vector<MaskBatch> sample(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step, index_t batch) const {
-    detail::check_batch(batch, "Multiblock2d");
+    return sample_rows(grid, seed, step, 0, batch, {});
+  }
+  /// Rows [first, first + count) of sample(grid, seed, step, B) (mask.hpp, data-parallel drawing).
+  std::vector<MaskBatch> sample_rows(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step, index_t first,
+                                     index_t count, const BatchMin& batch_min) const {
+    detail::check_batch(count, "Multiblock2d");
+    detail::check_batch(first + count, "Multiblock2d");
     detail::check_grid(grid, "Multiblock2d");
     const BlockSize ts = target_block_size(grid, seed, step), cs = context_block_size(grid, seed, step);
     check_sizes(grid, ts, cs);
     const auto J = static_cast<std::size_t>(c_.npred);
-    std::vector<std::vector<MaskPair>> per_entry(J, std::vector<MaskPair>(static_cast<std::size_t>(batch)));
+    std::vector<std::vector<MaskPair>> per_entry(J, std::vector<MaskPair>(static_cast<std::size_t>(count)));
     index_t Kc = grid.size(), Kt = grid.size();
-    for (index_t b = 0; b < batch; ++b) {
-      Rng r = mask_rng(seed, step, static_cast<std::uint64_t>(b), 0);
+    for (index_t b = 0; b < count; ++b) {
+      Rng r = mask_rng(seed, step, static_cast<std::uint64_t>(first + b), 0);
       Multiblock2dDraw d = draw(grid, ts, cs, r);
       for (std::size_t j = 0; j < J; ++j) {
         Kc = std::min<index_t>(Kc, static_cast<index_t>(d.pairs[j].context.size()));
         Kt = std::min<index_t>(Kt, static_cast<index_t>(d.pairs[j].target.size()));
         per_entry[j][static_cast<std::size_t>(b)] = std::move(d.pairs[j]);
       }
+    }
+    if (batch_min) {
+      std::vector<index_t> len{Kc, Kt};
+      batch_min(len);
+      Kc = len[0], Kt = len[1];
     }
     std::vector<MaskBatch> out;
     out.reserve(J);
@@ -462,28 +473,44 @@ class Multiblock3d {
   }
 
   std::vector<MaskBatch> sample(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step, index_t batch) const {
-    detail::check_batch(batch, "Multiblock3d");
+    return sample_rows(grid, seed, step, 0, batch, {});
+  }
+  /// Rows [first, first + count) of sample(grid, seed, step, B) (mask.hpp, data-parallel drawing).
+  std::vector<MaskBatch> sample_rows(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step, index_t first,
+                                     index_t count, const BatchMin& batch_min) const {
+    detail::check_batch(count, "Multiblock3d");
+    detail::check_batch(first + count, "Multiblock3d");
     detail::check_grid(grid, "Multiblock3d");
-    std::vector<MaskBatch> out;
-    out.reserve(g_.size());
+    const auto G = g_.size();
+    std::vector<std::vector<MaskPair>> pairs(G);
+    std::vector<index_t> len(2 * G, grid.size());  // per generator: Kc, Kt (minima over the rows)
     for (int gi = 0; gi < num_generators(); ++gi) {
-      const BlockGenerator& g = g_[static_cast<std::size_t>(gi)];
       const BlockSize s = batch_block_size(grid, seed, step, gi);
       check_size(grid, s, gi);
-      std::vector<MaskPair> pairs(static_cast<std::size_t>(batch));
-      index_t Kc = grid.size(), Kt = grid.size();
-      for (index_t b = 0; b < batch; ++b) {
-        Rng r = mask_rng(seed, step, static_cast<std::uint64_t>(b), static_cast<std::uint64_t>(gi));
-        MaskPair& p = pairs[static_cast<std::size_t>(b)];
+      auto& ps = pairs[static_cast<std::size_t>(gi)];
+      ps.resize(static_cast<std::size_t>(count));
+      index_t& Kc = len[2 * static_cast<std::size_t>(gi)];
+      index_t& Kt = len[2 * static_cast<std::size_t>(gi) + 1];
+      for (index_t b = 0; b < count; ++b) {
+        Rng r = mask_rng(seed, step, static_cast<std::uint64_t>(first + b), static_cast<std::uint64_t>(gi));
+        MaskPair& p = ps[static_cast<std::size_t>(b)];
         p = draw(grid, s, gi, r).pair;
         Kc = std::min<index_t>(Kc, static_cast<index_t>(p.context.size()));
         Kt = std::min<index_t>(Kt, static_cast<index_t>(p.target.size()));
       }
+    }
+    if (batch_min) batch_min(len);
+    std::vector<MaskBatch> out;
+    out.reserve(G);
+    for (std::size_t gi = 0; gi < G; ++gi) {
+      const BlockGenerator& g = g_[gi];
+      auto& ps = pairs[gi];
+      index_t Kc = len[2 * gi], Kt = len[2 * gi + 1];
       if (g.max_keep > 0) Kc = std::min(Kc, g.max_keep);
       if (g.full_complement) {
         // target := {0 … N−1} \ (truncated context); every row then has N − Kc tokens.
         std::vector<std::uint8_t> in_ctx(static_cast<std::size_t>(grid.size()));
-        for (auto& p : pairs) {
+        for (auto& p : ps) {
           std::fill(in_ctx.begin(), in_ctx.end(), 0);
           for (index_t k = 0; k < Kc; ++k) in_ctx[static_cast<std::size_t>(p.context[k])] = 1;
           p.target.clear();
@@ -492,7 +519,7 @@ class Multiblock3d {
         }
         Kt = grid.size() - Kc;
       }
-      out.push_back(detail::pack(pairs, Kc, Kt));
+      out.push_back(detail::pack(ps, Kc, Kt));
     }
     return out;
   }

@@ -60,6 +60,23 @@ class RandomTube {
     }
     return {truncate_batch(pairs)};
   }
+  /// Rows [first, first + count) of sample(grid, seed, step, B) (mask.hpp, data-parallel drawing;
+  /// every row has the same lengths, so the batch minimum changes nothing).
+  std::vector<MaskBatch> sample_rows(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step, index_t first,
+                                     index_t count, const BatchMin& batch_min) const {
+    detail::check_batch(count, "RandomTube");
+    detail::check_batch(first + count, "RandomTube");
+    check(grid);
+    std::vector<MaskPair> pairs(static_cast<std::size_t>(count));
+    for (index_t b = 0; b < count; ++b) {
+      Rng r = mask_rng(seed, step, static_cast<std::uint64_t>(first + b), 0);
+      pairs[static_cast<std::size_t>(b)] = draw(grid, r);
+    }
+    MaskBatch m = truncate_batch(pairs);
+    std::vector<index_t> len{m.context_len, m.target_len};
+    if (batch_min) batch_min(len);
+    return {detail::pack(pairs, len[0], len[1])};
+  }
 
  private:
   void check(const TokenGrid& grid) const {

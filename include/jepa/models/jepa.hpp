@@ -236,29 +236,35 @@ class Jepa {
   }
 
   /// Accumulates ∂L/∂θ of the last forward_loss into encoder_grads() and predictor_grads().
-  void backward() {
+  /// `on_predictor` / `on_encoder` hear the ranges of predictor().grad_walk() / encoder().grad_walk()
+  /// as soon as their gradient of this call is final (during the last generator's walks; the
+  /// predictor's walk always ends before the encoder's last one): data-parallel training starts
+  /// reducing them while the walk goes on (jepa/dist/bucket_reducer.hpp). Same arithmetic either way.
+  void backward(const nn::GradReady& on_encoder = {}, const nn::GradReady& on_predictor = {}) {
     if (!have_forward_) throw ConfigError("jepa: Jepa::backward() needs a forward_loss() first");
     have_forward_ = false;
     const index_t D = encoder_->config().embed_dim, W = levels * D;
+    const nn::GradReady none{};
     std::vector<T>* dz_shared = nullptr;
     for (std::size_t j = 0; j < gens_.size(); ++j) {
       auto& gen = gens_[j];
+      const bool last = j + 1 == gens_.size();
       const index_t B = gen.pred->batch(), Kc = gen.pred->context_len();
       GenState& src = share_ ? gens_[0] : gen;
       src.dz.resize(static_cast<std::size_t>(B * Kc * W));
       if (share_ && j > 0) {  // the predictor of block j adds onto the shared context gradient
         gen.dz_tmp.resize(src.dz.size());
         predictor_->backward(pred_params_.data(), pred_grads_.data(), *gen.pred, gen.d_target.data(),
-                            gen.use_context ? gen.d_context.data() : nullptr, gen.dz_tmp.data());
+                            gen.use_context ? gen.d_context.data() : nullptr, gen.dz_tmp.data(), last ? on_predictor : none);
         Backend::template add<T>(src.dz.data(), gen.dz_tmp.data(), src.dz.data(), B * Kc * W);
       } else {
         predictor_->backward(pred_params_.data(), pred_grads_.data(), *gen.pred, gen.d_target.data(),
-                            gen.use_context ? gen.d_context.data() : nullptr, src.dz.data());
+                            gen.use_context ? gen.d_context.data() : nullptr, src.dz.data(), last ? on_predictor : none);
       }
       dz_shared = &src.dz;
-      if (!share_) encoder_backward(gen, B, Kc, D);
+      if (!share_) encoder_backward(gen, B, Kc, D, last ? on_encoder : none);
     }
-    if (share_ && dz_shared) encoder_backward(gens_[0], gens_[0].enc->batch(), gens_[0].enc->tokens(), D);
+    if (share_ && dz_shared) encoder_backward(gens_[0], gens_[0].enc->batch(), gens_[0].enc->tokens(), D, on_encoder);
   }
 
  private:
@@ -272,7 +278,7 @@ class Jepa {
     std::vector<std::vector<T>> d_levels;
   };
 
-  void encoder_backward(GenState& gen, index_t B, index_t Kc, index_t D) {
+  void encoder_backward(GenState& gen, index_t B, index_t Kc, index_t D, const nn::GradReady& ready) {
     const index_t W = levels * D;
     std::vector<const T*> d_out(levels);
     if constexpr (levels == 1) {
@@ -287,7 +293,7 @@ class Jepa {
         d_out[static_cast<std::size_t>(l)] = dl.data();
       }
     }
-    encoder_->backward(enc_params_.data(), enc_grads_.data(), *gen.enc, std::span<const T* const>(d_out));
+    encoder_->backward(enc_params_.data(), enc_grads_.data(), *gen.enc, std::span<const T* const>(d_out), nullptr, ready);
   }
 
   /// Reuses the State when it can hold Kc tokens; otherwise plans one with 25 % headroom (mask

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "jepa/models/vit_encoder.hpp"
+#include "jepa/nn/grad_ready.hpp"
 
 namespace jepa::models {
 
@@ -96,8 +97,11 @@ class Predictor {
       img_mod_ = layout_.add("img_mod_embed", {1, 1, Dp}, nn::Init::normal, 1e-6);
     }
     const nn::BlockConfig bc{Dp, cfg.num_heads, cfg.mlp_hidden, cfg.mlp, cfg.eps};
-    for (int l = 0; l < Depth; ++l)
+    for (int l = 0; l < Depth; ++l) {
+      block_first_.push_back(layout_.params().size());
       blocks_.emplace_back(layout_, "predictor_blocks." + std::to_string(l), bc, cfg.residual_rescale ? l + 1 : 0);
+    }
+    block_first_.push_back(layout_.params().size());
     norm_ = nn::LayerNorm<T, Backend>(layout_, "predictor_norm", Dp, cfg.eps);
     proj_ = nn::Linear<T, Backend>(layout_, "predictor_proj", Dp, Levels * cfg.output_dim());
     if (cfg.predict_context)
@@ -290,8 +294,21 @@ class Predictor {
     return {s.out_c_, {s.B_, s.Kc_, output_width()}};
   }
 
+  /// The parameter ranges the backward walk finishes, in walk order (jepa/nn/grad_ready.hpp): the head
+  /// (norm and output projections), the blocks from the last, then the embeddings and tokens.
+  std::vector<nn::ParamRange> grad_walk() const {
+    auto at = [&](std::size_t i) { return nn::param_boundary(layout_, i); };
+    std::vector<nn::ParamRange> w{{at(block_first_[Depth]), layout_.numel()}};
+    for (int l = Depth - 1; l >= 0; --l) w.push_back({at(block_first_[l]), at(block_first_[l + 1])});
+    w.push_back({0, at(block_first_[0])});
+    return w;
+  }
+
   /// d_target (B,Kt,L·Dout); d_context (B,Kc,L·Dout) or null; writes d_z (B,Kc,L·D) when not null.
-  void backward(const T* P, T* G, State& s, const T* d_target, const T* d_context, T* d_z) const {
+  /// `ready` hears each range of grad_walk() as soon as the walk is done with it.
+  void backward(const T* P, T* G, State& s, const T* d_target, const T* d_context, T* d_z,
+                const nn::GradReady& ready = {}) const {
+    auto at = [&](std::size_t i) { return nn::param_boundary(layout_, i); };
     if (s.mode_ != Mode::training)
       throw ConfigError("jepa: Predictor::backward needs a State made with Mode::training");
     if (d_context && !cfg_.predict_context)
@@ -309,10 +326,13 @@ class Predictor {
     }
     Backend::template zero<T>(s.dres_, M * Dp);
     norm_.backward(P, G, s.x_[Depth], s.y_mean_, s.y_rstd_, s.d_y_, M, s.dres_, true);
+    if (ready) ready({at(block_first_[Depth]), layout_.numel()});
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) rope = {s.rope_cos_, s.rope_sin_, 3 * nn::rope_axis_channels(Dp / cfg_.num_heads)};
-    for (int l = Depth - 1; l >= 0; --l)
+    for (int l = Depth - 1; l >= 0; --l) {
       blocks_[static_cast<std::size_t>(l)].backward(P, G, s.x_[l], s.caches_[l], rope, s.dres_, B, S, s.ws_);
+      if (ready) ready({at(block_first_[l]), at(block_first_[l + 1])});
+    }
     // dres = ∂L/∂seq (sorted). Modality embedding: Σ over all rows; mask token: Σ over target rows.
     if (G && cfg_.modality_embedding)
       Backend::template sum_rows_accumulate<T>(s.dres_, G + (s.modality_ == Modality::image ? img_mod_ : video_mod_), M, Dp);
@@ -331,6 +351,7 @@ class Predictor {
     } else {
       embed0_.backward(P, G, s.z_, s.d_xc_, B * Kc, d_z);
     }
+    if (ready) ready({0, at(block_first_[0])});
   }
 
  private:
@@ -367,6 +388,7 @@ class Predictor {
   std::vector<nn::Block<T, Backend>> blocks_;
   nn::LayerNorm<T, Backend> norm_;
   nn::Linear<T, Backend> proj_, proj_ctx_;
+  std::vector<std::size_t> block_first_;  // layout index of each block's first tensor (+ the norm's)
 };
 
 }  // namespace jepa::models

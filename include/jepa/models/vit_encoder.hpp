@@ -6,6 +6,10 @@
 //   output  = norm(x_Depth)                    FinalNorm          (V-JEPA, V-JEPA 2, I-JEPA)
 //   tap_j   = norms_block[j](x_{I_j + 1})      HierarchicalTaps<I…> (V-JEPA 2.1: no final norm;
 //                                              the inference output is the last tap)
+//   layer_j = norm(x_{l_j + 1})                optional per-block outputs planned with make_state(…,
+//                                              layers): the official `out_layers` (the same final
+//                                              norm on each chosen block); the raw x_{l_j + 1} when
+//                                              the encoder has no final norm
 //
 // Composition (DESIGN.md decision 1): depth, tokenizer, position policy, outputs, scalar type and
 // backend are template parameters; widths, heads, eps, the RoPE interpolation grid are runtime
@@ -39,6 +43,7 @@
 #include "jepa/core/error.hpp"
 #include "jepa/core/tensor.hpp"
 #include "jepa/nn/block.hpp"
+#include "jepa/nn/grad_ready.hpp"
 #include "jepa/nn/layer_norm.hpp"
 #include "jepa/nn/param.hpp"
 #include "jepa/nn/patch_embed.hpp"
@@ -215,14 +220,20 @@ class VitEncoder {
         video_mod_embed_ = layout_.add("video_mod_embed", {1, 1, cfg.embed_dim}, nn::Init::normal, 1e-6);
       }
     }
-    for (int l = 0; l < Depth; ++l)
+    for (int l = 0; l < Depth; ++l) {
+      block_first_.push_back(layout_.params().size());
       blocks_.emplace_back(layout_, "blocks." + std::to_string(l), bc, cfg.residual_rescale ? l + 1 : 0);
+    }
+    block_first_.push_back(layout_.params().size());
     if constexpr (has_final_norm) {
       norm_ = nn::LayerNorm<T, Backend>(layout_, "norm", cfg.embed_dim, cfg.eps);
     } else {
-      for (int j = 0; j < num_taps; ++j)
+      for (int j = 0; j < num_taps; ++j) {
+        tap_first_.push_back(layout_.params().size());
         tap_norms_.emplace_back(layout_, "norms_block." + std::to_string(j), cfg.embed_dim, cfg.eps);
+      }
     }
+    tap_first_.push_back(layout_.params().size());
   }
 
   const VitConfig& config() const { return cfg_; }
@@ -282,6 +293,8 @@ class VitEncoder {
     std::size_t bytes() const { return arena_.bytes(); }
     /// The flat grid indices (B,K) of the encoded tokens from the last forward.
     const std::int64_t* token_indices() const { return idx_; }
+    /// The block indices whose outputs this State keeps (make_state(…, layers)), in the order given.
+    const std::vector<int>& layers() const { return layers_; }
 
    private:
     friend class VitEncoder;
@@ -299,6 +312,8 @@ class VitEncoder {
     std::vector<T*> x_;            // residual streams: Depth+1 (training) or 2 (inference)
     std::vector<nn::BlockCache<T>> caches_;  // Depth (training) or 1 (inference)
     std::vector<T*> out_, out_mean_, out_rstd_;  // per output (final norm, or per tap), (B,K,D), (B·K)
+    std::vector<int> layers_;                        // requested per-block outputs
+    std::vector<T*> layer_out_, layer_mean_, layer_rstd_;  // (B,K,D), (B·K) each
     nn::BlockWorkspace<T> ws_{};
     T* dres_ = nullptr;   // (B·K, D)
     T* dcols_ = nullptr;  // (B·K, C·t·p·p)
@@ -310,16 +325,29 @@ class VitEncoder {
   }
   /// Same, encoding a subset of `keep` tokens per clip (the masked context), 1 <= keep <= N.
   State make_state(Mode mode, index_t batch, const InputGeometry& g, index_t keep) const {
+    return make_state(mode, batch, g, keep, {});
+  }
+  /// Same, also keeping the output of every block in `layers` (0-based block indices, distinct, any
+  /// order): layer_output(s, j) is norm(x_{layers[j] + 1}) for an encoder with a final norm (the
+  /// official `out_layers`) and the raw block output x_{layers[j] + 1} otherwise. In Mode::inference
+  /// this costs one (B,K,D) buffer per layer and keeps the shared block cache.
+  State make_state(Mode mode, index_t batch, const InputGeometry& g, index_t keep, std::vector<int> layers) const {
     const nn::TokenGrid gr = grid(g);
     if (keep < 1 || keep > gr.size())
       fail_field<ShapeError>("keep (tokens per clip)", keep,
                              jepa::detail::cat(keep == 0 ? "the token subset is empty; " : "", "must be in [1, ",
                                                gr.size(), "] for a ", gr.t, "x", gr.h, "x", gr.w, " token grid"));
-    return plan_state(mode, batch, g, keep);
+    for (std::size_t j = 0; j < layers.size(); ++j) {
+      if (layers[j] < 0 || layers[j] >= Depth)
+        fail_field<IndexError>("layers", layers[j], jepa::detail::cat("block indices must be in [0, ", Depth, ")"));
+      for (std::size_t i = 0; i < j; ++i)
+        if (layers[i] == layers[j]) fail_field<IndexError>("layers", layers[j], "each block may be requested once");
+    }
+    return plan_state(mode, batch, g, keep, std::move(layers));
   }
 
  private:
-  State plan_state(Mode mode, index_t batch, const InputGeometry& g, index_t keep) const {
+  State plan_state(Mode mode, index_t batch, const InputGeometry& g, index_t keep, std::vector<int> layers = {}) const {
     const nn::TokenGrid gr = grid(g);
     const index_t N = gr.size();
     if (batch <= 0) fail_field<ShapeError>("batch", batch, "must be >= 1");
@@ -340,6 +368,10 @@ class VitEncoder {
     s.out_.assign(static_cast<std::size_t>(n_out), nullptr);
     s.out_mean_.assign(static_cast<std::size_t>(n_out), nullptr);
     s.out_rstd_.assign(static_cast<std::size_t>(n_out), nullptr);
+    s.layers_ = std::move(layers);
+    s.layer_out_.assign(s.layers_.size(), nullptr);
+    s.layer_mean_.assign(s.layers_.size(), nullptr);
+    s.layer_rstd_.assign(s.layers_.size(), nullptr);
 
     Binder<T> b(MemoryCategory::activations);
     b.request_as(s.idx_, "token_indices", {B, K});
@@ -360,6 +392,14 @@ class VitEncoder {
       b.request(s.out_[j], nm + ".out", {B, K, D});
       b.request(s.out_mean_[j], nm + ".mean", {M});
       b.request(s.out_rstd_[j], nm + ".rstd", {M});
+    }
+    for (std::size_t j = 0; j < s.layers_.size(); ++j) {
+      const std::string nm = "layers." + std::to_string(s.layers_[j]);
+      b.request(s.layer_out_[j], nm + ".out", {B, K, D});
+      if constexpr (has_final_norm) {
+        b.request(s.layer_mean_[j], nm + ".mean", {M});
+        b.request(s.layer_rstd_[j], nm + ".rstd", {M});
+      }
     }
     if (train) {
       blocks_[0].plan_workspace(b, "workspace", B, K, s.ws_);
@@ -406,6 +446,11 @@ class VitEncoder {
       const T* xin = train ? s.x_[l] : s.x_[l % 2];
       T* xout = train ? s.x_[l + 1] : s.x_[(l + 1) % 2];
       blocks_[static_cast<std::size_t>(l)].forward(P, xin, B, K, rope, s.caches_[train ? l : 0], xout);
+      for (std::size_t j = 0; j < s.layers_.size(); ++j)
+        if (s.layers_[j] == l) {
+          if constexpr (has_final_norm) norm_.forward(P, xout, M, s.layer_out_[j], s.layer_mean_[j], s.layer_rstd_[j]);
+          else Backend::template copy<T>(xout, s.layer_out_[j], M * D);
+        }
       if constexpr (!has_final_norm) {
         for (int j = 0; j < num_taps; ++j)
           if (Out::indices[j] == l) tap_norms_[j].forward(P, xout, M, s.out_[j], s.out_mean_[j], s.out_rstd_[j]);
@@ -426,9 +471,37 @@ class VitEncoder {
     return view(s, j);
   }
 
+  /// Per-block output j (B,K,D) of a State planned with layers (see make_state); j indexes
+  /// State::layers().
+  TensorView<const T, 3> layer_output(const State& s, int j) const {
+    if (j < 0 || j >= static_cast<int>(s.layer_out_.size()))
+      fail_field<IndexError>("layer output index", j,
+                             jepa::detail::cat("this State keeps ", s.layer_out_.size(),
+                                               " per-block output(s); plan them with make_state(mode, batch, geometry, keep, layers)"));
+    return {s.layer_out_[static_cast<std::size_t>(j)], {s.B_, s.K_, cfg_.embed_dim}};
+  }
+
+  /// The parameter ranges the backward walk finishes, in walk order (jepa/nn/grad_ready.hpp): the
+  /// final norm, then per block from the last (its tap norms first), then the embeddings.
+  std::vector<nn::ParamRange> grad_walk() const {
+    auto at = [&](std::size_t i) { return nn::param_boundary(layout_, i); };
+    std::vector<nn::ParamRange> w;
+    if constexpr (has_final_norm) w.push_back({at(block_first_[Depth]), layout_.numel()});
+    for (int l = Depth - 1; l >= 0; --l) {
+      if constexpr (!has_final_norm)
+        for (int j = 0; j < num_taps; ++j)
+          if (Out::indices[j] == l) w.push_back({at(tap_first_[j]), at(tap_first_[j + 1])});
+      w.push_back({at(block_first_[l]), at(block_first_[l + 1])});
+    }
+    w.push_back({0, at(block_first_[0])});
+    return w;
+  }
+
   /// Backward walk. d_outputs: one (B,K,D) gradient per output (null entries contribute nothing).
-  /// Accumulates into G; writes d_clip (B,C,F,H,W) when it is not null.
-  void backward(const T* P, T* G, State& s, std::span<const T* const> d_outputs, T* d_clip = nullptr) const {
+  /// Accumulates into G; writes d_clip (B,C,F,H,W) when it is not null. `ready` hears each range of
+  /// grad_walk() as soon as the walk is done with it.
+  void backward(const T* P, T* G, State& s, std::span<const T* const> d_outputs, T* d_clip = nullptr,
+                const nn::GradReady& ready = {}) const {
     if (s.mode_ != Mode::training)
       throw ConfigError("jepa: VitEncoder::backward needs a State made with Mode::training (this one is inference)");
     if (d_outputs.size() != s.out_.size())
@@ -438,17 +511,23 @@ class VitEncoder {
     Backend::template zero<T>(s.dres_, M * D);
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) rope = {s.rope_cos_, s.rope_sin_, 3 * nn::rope_axis_channels(cfg_.head_dim())};
+    auto at = [&](std::size_t i) { return nn::param_boundary(layout_, i); };
     if constexpr (has_final_norm) {
       if (d_outputs[0])
         norm_.backward(P, G, s.x_[Depth], s.out_mean_[0], s.out_rstd_[0], d_outputs[0], M, s.dres_, true);
+      if (ready) ready({at(block_first_[Depth]), layout_.numel()});
     }
     for (int l = Depth - 1; l >= 0; --l) {
       if constexpr (!has_final_norm) {
         for (int j = 0; j < num_taps; ++j)
-          if (Out::indices[j] == l && d_outputs[j])
-            tap_norms_[j].backward(P, G, s.x_[l + 1], s.out_mean_[j], s.out_rstd_[j], d_outputs[j], M, s.dres_, true);
+          if (Out::indices[j] == l) {
+            if (d_outputs[j])
+              tap_norms_[j].backward(P, G, s.x_[l + 1], s.out_mean_[j], s.out_rstd_[j], d_outputs[j], M, s.dres_, true);
+            if (ready) ready({at(tap_first_[j]), at(tap_first_[j + 1])});
+          }
       }
       blocks_[static_cast<std::size_t>(l)].backward(P, G, s.x_[l], s.caches_[l], rope, s.dres_, B, K, s.ws_);
+      if (ready) ready({at(block_first_[l]), at(block_first_[l + 1])});
     }
     if constexpr (modality_embedding)
       Backend::template sum_rows_accumulate<T>(s.dres_, G + (is_image(s.geom_) ? img_mod_embed_ : video_mod_embed_), M, D);
@@ -458,6 +537,7 @@ class VitEncoder {
     else
       patch_embed_.backward(P, G, s.cols_, s.dres_, B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K,
                             d_clip ? s.dcols_ : nullptr, d_clip);
+    if (ready) ready({0, at(block_first_[0])});
   }
   /// Convenience for a single output gradient (FinalNorm, or the last tap only).
   void backward(const T* P, T* G, State& s, const T* d_output, T* d_clip = nullptr) const {
@@ -515,6 +595,9 @@ class VitEncoder {
   std::vector<nn::Block<T, Backend>> blocks_;
   nn::LayerNorm<T, Backend> norm_;
   std::vector<nn::LayerNorm<T, Backend>> tap_norms_;
+  // Layout indices of the first tensor of each block (+ the one after the last block) and of each tap
+  // norm (+ the end): the boundaries of grad_walk()'s ranges.
+  std::vector<std::size_t> block_first_, tap_first_;
 };
 
 }  // namespace jepa::models

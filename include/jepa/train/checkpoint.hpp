@@ -11,6 +11,9 @@
 // sample), so this is the whole state: resuming reproduces the uninterrupted run bitwise.
 // A checkpoint is never written from non-finite parameters (NumericError instead), and a crash
 // during the write leaves the previous checkpoint intact.
+// Data-parallel runs: only rank 0 writes (save_checkpoint is a no-op on the other ranks, whose state
+// is identical); loading on any ranks is enough — the next step broadcasts rank 0's state. Nothing
+// in the file depends on the world size, so a run resumes at any number of ranks.
 #pragma once
 
 #include <cmath>
@@ -53,6 +56,8 @@ inline std::uint64_t meta_u64(const io::SafetensorsFile& f, const std::string& k
 
 template <class Model, class Trainer>
 void save_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
+  if constexpr (requires { trainer.is_root(); })
+    if (!trainer.is_root()) return;
   detail::require_finite(model.encoder_params(), "encoder");
   detail::require_finite(model.target_params(), "target encoder");
   detail::require_finite(model.predictor_params(), "predictor");
@@ -145,6 +150,7 @@ void load_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
     }
   }
   model.zero_grad();
+  if constexpr (requires { trainer.resync(); }) trainer.resync();
 }
 
 }  // namespace jepa::train
