@@ -218,7 +218,14 @@ int main(int argc, char** argv) {
     }
     std::filesystem::create_directories(o.out);
     const EvalSet tr = make_eval_set(o, 0, o.train_clips), va = make_eval_set(o, 1u << 20, o.val_clips);
-    std::vector<Scores> rows;
+    // Rows are printed as soon as they are measured, so a run cut short still reports what it finished.
+    struct Rows : std::vector<Scores> {
+      void push_back(Scores s) {
+        std::fprintf(stderr, "result: %s  direction %.3f  mIoU %.3f  depth RMSE %.4f  final loss %.4f  (%.0f s)\n", s.name.c_str(),
+                     s.direction, s.miou, s.rmse, s.final_loss, s.train_seconds);
+        std::vector<Scores>::push_back(std::move(s));
+      }
+    } rows;
     std::vector<io::RgbImage> tiles(4);
 
     const auto want = [&](const std::string& e) { return ("," + o.encoders + ",").find("," + e + ",") != std::string::npos; };
