@@ -5,11 +5,15 @@
 //
 //   plan [--out DIR] [--train-steps N] [--batch B] [--lr X] [--encoder random|vjepa2]
 //        [--pretrain-steps N] [--episodes E] [--max-steps K] [--samples N] [--topk K] [--iterations I]
-//        [--horizons LIST] [--greedy-samples N] [--no-lamp] [--seed S] [--no-resume] [--skip-eval]
+//        [--horizons LIST] [--greedy-samples N] [--no-lamp] [--oracle] [--seed S] [--no-resume] [--skip-eval]
 //
 // Writes DIR/ac_checkpoint.safetensors (resumed when present), DIR/ac_log.csv, DIR/ac_loss.png,
 // DIR/results.csv (one row per episode and policy), DIR/rollout_<i>.png (start | goal | reached by
 // each policy, with the path) and prints the success rates and the planning time per action.
+// Policies: random actions; greedy one-step (lowest one-step predicted energy among candidates drawn
+// like CEM's first batch); CEM at each horizon of --horizons (the recipe's energy and update rules);
+// with --oracle, the same planners on the simulator's true distance (a perfect energy).
+// Results and the commands that reproduce them: docs/results.md.
 #include <chrono>
 #include <cmath>
 #include <cstdio>

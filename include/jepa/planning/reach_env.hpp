@@ -6,7 +6,11 @@
 // link lengths l1, l2, and a two-finger gripper at the end effector p = (x, y). The arm's joints
 // follow p by analytic inverse kinematics with the elbow always on the same side, so the whole arm —
 // not just the gripper — moves with p and every frame is a smooth function of p (soft, anti-aliased
-// edges: coverage = clamp(½ − signed distance in pixels, 0, 1)).
+// edges: coverage = clamp(½ − signed distance in pixels, 0, 1)). The gripper carries a lamp: the table
+// is lit by a Gaussian pool of light around p (`lamp_sigma`). Without it, the L1 distance between the
+// frames (or their features) of two arm poses has long valleys along arcs around the base, where most
+// of the arm's pixels barely change; the light makes every patch depend on p, and the energy of the
+// frozen features tracks the distance to the goal far better (docs/results.md).
 //
 // Robot state and actions (what the AC predictor sees, like the recipe's end-effector pose and its
 // deltas, here in normalised units):
