@@ -195,7 +195,6 @@ class AcPredictor {
     s.T_ = Tn;
     s.z_ = z.data(), s.a_ = actions.data(), s.st_ = states.data();
     const index_t B = s.B_, HW = cfg_.tokens_per_frame(), K = cfg_.step_tokens(), S = Tn * K, Dp = cfg_.pred_dim;
-    const index_t M = B * S;
     embed_.forward(P, s.z_, B * Tn * HW, s.xz_);
     action_.forward(P, s.a_, B * Tn, s.xa_);
     state_.forward(P, s.st_, B * Tn, s.xs_);
@@ -222,7 +221,6 @@ class AcPredictor {
       Backend::template copy<T>(xl + (bt * K + 2) * Dp, s.sel_ + bt * HW * Dp, HW * Dp);
     norm_.forward(P, s.sel_, B * Tn * HW, s.y_, s.y_mean_, s.y_rstd_);
     proj_.forward(P, s.y_, B * Tn * HW, s.out_);
-    (void)M;
   }
 
   /// Predictions (B, T·HW, D): the patch outputs of step t predict frame t+1.
