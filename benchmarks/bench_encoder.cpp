@@ -330,13 +330,9 @@ void print_breakdown(const char* label, const std::vector<Piece>& pieces, double
   std::printf("  unaccounted %.3f s (%.1f%%)\n", measured_s - sum, 100.0 * (measured_s - sum) / measured_s);
 }
 
-struct Options {
-  bool quick = false, torch = true;
-  char only = 0;
-  int reps = 3, threads = 0;
-  double wait_idle_s = 60;
-  std::string python = "/usr/bin/python3";
-  std::string script = JEPA_TORCH_ENCODER_SCRIPT;
+struct Options : TorchBenchOptions {
+  bool quick = false;
+  Options() { script = JEPA_TORCH_ENCODER_SCRIPT; }
 };
 
 TorchResult run_torch(const Options& o, const char* model, index_t frames, index_t size, bool backward) {
@@ -425,13 +421,9 @@ int usage(const char* argv0, int rc) {
                "          [--python PATH] [--torch-script PATH]\n"
                "  --quick         ViT-S/16 only\n"
                "  --only S|B|L    one shape\n"
-               "  --no-torch      skip the PyTorch baseline\n"
                "  --reps N        timed runs per measurement after one warm-up (default 3; median reported)\n"
-               "  --threads N     default: OMP_NUM_THREADS, else the number of cores\n"
-               "  --wait-idle S   before each timed stage, wait up to S seconds for other processes to use\n"
-               "                  < 0.15 cores (default 60; 0 = never wait)\n"
-               "  --python PATH   interpreter with PyTorch 1.13 (default /usr/bin/python3)\n",
-               argv0);
+               "%s",
+               argv0, kTorchBenchHelp);
   return rc;
 }
 
@@ -448,29 +440,15 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
+    if (parse_torch_bench_option(a, next, o)) continue;
     if (a == "--quick") o.quick = true;
-    else if (a == "--no-torch") o.torch = false;
-    else if (a == "--reps") o.reps = std::max(1, std::atoi(next().c_str()));
-    else if (a == "--threads") o.threads = std::atoi(next().c_str());
-    else if (a == "--wait-idle") o.wait_idle_s = std::atof(next().c_str());
-    else if (a == "--only") o.only = static_cast<char>(std::toupper(static_cast<unsigned char>(next()[0])));
-    else if (a == "--python") o.python = next();
-    else if (a == "--torch-script") o.script = next();
     else if (a == "-h" || a == "--help") return usage(argv[0], 0);
     else {
       std::fprintf(stderr, "bench_encoder: unknown argument '%s'\n", a.c_str());
       return usage(argv[0], 2);
     }
   }
-  if (o.threads <= 0) {
-    const char* env = std::getenv("OMP_NUM_THREADS");
-    o.threads = env ? std::atoi(env) : 0;
-    if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
-#ifdef _OPENMP
-  omp_set_num_threads(o.threads);
-#endif
-  if (openblas_set_num_threads) openblas_set_num_threads(o.threads);
+  apply_threads(o);
 
   const ShapeSpec specs[] = {{&presets::vit_small, "ViT-S/16", 'S', 16, 224},
                              {&presets::vit_base, "ViT-B/16", 'B', 16, 224},
@@ -498,11 +476,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
   std::printf("bench_encoder — V-JEPA 2 encoder (RoPE tiled, final norm), float32, batch 1\n");
-  std::printf("date %s | CPU %s | %u hardware threads | %d threads used", date, cpu_model().c_str(),
+  std::printf("date %s | CPU %s | %u hardware threads | %d threads used", now_string().c_str(), cpu_model().c_str(),
               std::thread::hardware_concurrency(), o.threads);
   if (openblas_get_num_threads) std::printf(" (OpenBLAS %d)", openblas_get_num_threads());
   std::printf("\nGEMM: %s | compiler %s | reps %d (median after 1 warm-up)\n",

@@ -41,13 +41,8 @@ using namespace jepa::bench;
 using namespace jepa::models;
 namespace P = jepa::models::presets;
 
-struct Options {
-  bool torch = true;
-  char only = 0;
-  int reps = 3, threads = 0;
-  double wait_idle_s = 60;
-  std::string python = "/usr/bin/python3";
-  std::string script = JEPA_TORCH_ENCODER_SCRIPT;
+struct Options : TorchBenchOptions {
+  Options() { script = JEPA_TORCH_ENCODER_SCRIPT; }
 };
 
 struct Case {
@@ -119,13 +114,9 @@ int usage(const char* argv0, int rc) {
                "usage: %s [--only S|B] [--no-torch] [--reps N] [--threads N] [--wait-idle S] [--python PATH]\n"
                "          [--torch-script PATH]\n"
                "  --only S|B      one shape (ViT-S/16 or ViT-B/16)\n"
-               "  --no-torch      skip the PyTorch baseline\n"
                "  --reps N        timed runs per clip measurement after one warm-up (default 3; images: >= 10)\n"
-               "  --threads N     default: OMP_NUM_THREADS, else the number of cores\n"
-               "  --wait-idle S   before each timed stage, wait up to S seconds for other processes to use\n"
-               "                  < 0.15 cores (default 60; 0 = never wait)\n"
-               "  --python PATH   interpreter with PyTorch 1.13 (default /usr/bin/python3)\n",
-               argv0);
+               "%s",
+               argv0, kTorchBenchHelp);
   return rc;
 }
 
@@ -142,14 +133,8 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--no-torch") o.torch = false;
-    else if (a == "--reps") o.reps = std::max(1, std::atoi(next().c_str()));
-    else if (a == "--threads") o.threads = std::atoi(next().c_str());
-    else if (a == "--wait-idle") o.wait_idle_s = std::atof(next().c_str());
-    else if (a == "--only") o.only = static_cast<char>(std::toupper(static_cast<unsigned char>(next()[0])));
-    else if (a == "--python") o.python = next();
-    else if (a == "--torch-script") o.script = next();
-    else if (a == "-h" || a == "--help") return usage(argv[0], 0);
+    if (parse_torch_bench_option(a, next, o)) continue;
+    if (a == "-h" || a == "--help") return usage(argv[0], 0);
     else {
       std::fprintf(stderr, "bench_inference: unknown argument '%s'\n", a.c_str());
       return usage(argv[0], 2);
@@ -159,11 +144,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_inference: --only takes S or B\n");
     return 2;
   }
-  o.threads = default_threads(o.threads);
-#ifdef _OPENMP
-  omp_set_num_threads(o.threads);
-#endif
-  if (openblas_set_num_threads) openblas_set_num_threads(o.threads);
+  apply_threads(o);
 
   // Work estimate for the ETA: seconds at assumed rates (jepa ~80 GFLOP/s, PyTorch ~40).
   for (const P::EncoderShape* s : {&P::vit_small, &P::vit_base}) {
@@ -175,11 +156,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
   std::printf("bench_inference — FeatureExtractor (V-JEPA 2 encoder, Mode::inference), float32, batch 1\n");
-  std::printf("date %s | CPU %s | %u hardware threads | %d threads used | GPU: none\n", date, cpu_model().c_str(),
+  std::printf("date %s | CPU %s | %u hardware threads | %d threads used | GPU: none\n", now_string().c_str(), cpu_model().c_str(),
               std::thread::hardware_concurrency(), o.threads);
   std::printf("BLAS libraries: %s | compiler %s\n", loaded_blas().c_str(), __VERSION__);
   std::fflush(stdout);

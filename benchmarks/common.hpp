@@ -10,12 +10,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 // OpenBLAS reads OPENBLAS_NUM_THREADS when it loads; these set and report it at run time when
 // OpenBLAS is the BLAS (weak: null when it is not linked).
@@ -265,6 +271,55 @@ inline int default_threads(int requested) {
   const char* env = std::getenv("OMP_NUM_THREADS");
   const int n = env ? std::atoi(env) : 0;
   return n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+/// The options every jepa-vs-PyTorch benchmark takes (bench_encoder, bench_inference).
+struct TorchBenchOptions {
+  bool torch = true;
+  char only = 0;  // one model shape by its letter (S, B, L), 0 = all
+  int reps = 3, threads = 0;
+  double wait_idle_s = 60;
+  std::string python = "/usr/bin/python3";
+  std::string script;
+};
+
+/// The help lines of TorchBenchOptions (after the program's own lines).
+inline constexpr const char* kTorchBenchHelp =
+    "  --no-torch      skip the PyTorch baseline\n"
+    "  --threads N     default: OMP_NUM_THREADS, else the number of cores\n"
+    "  --wait-idle S   before each timed stage, wait up to S seconds for other processes to use\n"
+    "                  < 0.15 cores (default 60; 0 = never wait)\n"
+    "  --python PATH   interpreter with PyTorch 1.13 (default /usr/bin/python3)\n";
+
+/// Consumes argument `a` if it is one of TorchBenchOptions (`next()` returns its value); false if not.
+template <class Next>
+bool parse_torch_bench_option(const std::string& a, Next&& next, TorchBenchOptions& o) {
+  if (a == "--no-torch") o.torch = false;
+  else if (a == "--reps") o.reps = std::max(1, std::atoi(next().c_str()));
+  else if (a == "--threads") o.threads = std::atoi(next().c_str());
+  else if (a == "--wait-idle") o.wait_idle_s = std::atof(next().c_str());
+  else if (a == "--only") o.only = static_cast<char>(std::toupper(static_cast<unsigned char>(next()[0])));
+  else if (a == "--python") o.python = next();
+  else if (a == "--torch-script") o.script = next();
+  else return false;
+  return true;
+}
+
+/// Resolves the thread count and gives it to OpenMP and OpenBLAS.
+inline void apply_threads(TorchBenchOptions& o) {
+  o.threads = default_threads(o.threads);
+#ifdef _OPENMP
+  omp_set_num_threads(o.threads);
+#endif
+  if (openblas_set_num_threads) openblas_set_num_threads(o.threads);
+}
+
+/// Local time as "YYYY-MM-DD HH:MM" for the benchmark's header line.
+inline std::string now_string() {
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
+  return date;
 }
 
 }  // namespace jepa::bench

@@ -13,30 +13,15 @@
 #include "jepa/models/ac_predictor.hpp"
 #include "jepa/train/ac_objective.hpp"
 #include "support/check.hpp"
+#include "support/gradcheck.hpp"
 #include "support/errors.hpp"
 
 using namespace jepa;
 using namespace jepa::models;
+using test::check_against_fd;
 using test::random_vector;
 
 namespace {
-
-void check_against_fd(const char* what, double* x, std::size_t n, const double* analytic,
-                      const std::function<double()>& loss, double bound, std::size_t max_coords = 300, double h = 1e-4) {
-  const std::size_t step = n > max_coords ? n / max_coords : 1;
-  std::vector<double> num, ana;
-  for (std::size_t i = 0; i < n; i += step) {
-    const double x0 = x[i];
-    auto at = [&](double d) { x[i] = x0 + d; return loss(); };
-    const double f2 = at(2 * h), f1 = at(h), m1 = at(-h), m2 = at(-2 * h);
-    x[i] = x0;
-    num.push_back((-f2 + 8 * f1 - 8 * m1 + m2) / (12 * h));
-    ana.push_back(analytic[i]);
-  }
-  const double e = test::rel_error(ana, num);
-  BOOST_TEST_MESSAGE(what << ": rel error " << e << " over " << num.size() << " coordinates");
-  BOOST_TEST(e <= bound, what << ": rel error " << e << " > " << bound);
-}
 
 AcPredictorConfig tiny_config() {
   AcPredictorConfig c;
@@ -80,8 +65,8 @@ BOOST_AUTO_TEST_CASE(ac_predictor_gradcheck) {
   loss();
   std::vector<double> dz(z.size(), 123.0);  // overwritten, not accumulated
   pred.backward(P.data(), G.data(), st, g.data(), dz.data());
-  check_against_fd("AC predictor d_z", z.data(), z.size(), dz.data(), loss, 1e-8);
-  check_against_fd("AC predictor params", P.data(), P.numel(), G.data(), loss, 1e-8, 600);
+  check_against_fd("AC predictor d_z", z.data(), z.size(), dz.data(), loss, {.bound = 1e-8});
+  check_against_fd("AC predictor params", P.data(), P.numel(), G.data(), loss, {.bound = 1e-8, .max_coords = 600});
   // The unused extrinsics encoder receives no gradient.
   const auto& ext = pred.layout().find("extrinsics_encoder.weight");
   for (std::size_t i = 0; i < ext.numel(); ++i) BOOST_REQUIRE_EQUAL(G.data()[ext.offset + i], 0.0);
@@ -110,7 +95,7 @@ BOOST_AUTO_TEST_CASE(ac_objective_gradcheck) {
   const auto rep = obj.forward(P.data(), h.data(), a.data(), s.data());
   BOOST_TEST(rep.loss == rep.teacher_forcing + rep.rollout);
   obj.backward(P.data(), G.data());
-  check_against_fd("AC objective params", P.data(), P.numel(), G.data(), loss, 1e-7, 600, 1e-5);
+  check_against_fd("AC objective params", P.data(), P.numel(), G.data(), loss, {.bound = 1e-7, .max_coords = 600, .h = 1e-5});
   // A 1-step "rollout" is the teacher-forced frame 1 again: L_roll = mean |ẑ_1 − h_1|.
   train::AcObjective<Pred> one(pred, B, T, 1);
   const auto r1 = one.forward(P.data(), h.data(), a.data(), s.data());

@@ -10,33 +10,14 @@
 
 #include "jepa/jepa.hpp"
 #include "support/check.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace jepa;
 using Cpu = backend::Cpu;
+using test::check_against_fd;
 using test::random_vector;
 
 namespace {
-
-constexpr double kBound = 1e-8;
-
-/// Compares the analytic gradient of L w.r.t. x (n values) with finite differences, on at most
-/// `max_coords` evenly spread coordinates (all of them for small tensors).
-void check_against_fd(const char* what, double* x, std::size_t n, const double* analytic,
-                      const std::function<double()>& loss, std::size_t max_coords = 400, double h = 1e-4) {
-  const std::size_t step = n > max_coords ? n / max_coords : 1;
-  std::vector<double> num, ana;
-  for (std::size_t i = 0; i < n; i += step) {
-    const double x0 = x[i];
-    auto at = [&](double d) { x[i] = x0 + d; return loss(); };
-    const double f2 = at(2 * h), f1 = at(h), m1 = at(-h), m2 = at(-2 * h);
-    x[i] = x0;
-    num.push_back((-f2 + 8 * f1 - 8 * m1 + m2) / (12 * h));
-    ana.push_back(analytic[i]);
-  }
-  const double e = test::rel_error(ana, num);
-  BOOST_TEST_MESSAGE(what << ": rel error " << e << " over " << num.size() << " coordinates");
-  BOOST_TEST(e <= kBound, what << ": rel error " << e << " > " << kBound);
-}
 
 /// Random parameters with a healthy spread (init std 0.02 would make every function nearly linear).
 void randomize(nn::ParameterSet<double>& P, std::uint64_t seed) {
@@ -212,7 +193,7 @@ BOOST_AUTO_TEST_CASE(patch_embed_and_token_subsets) {
   };
   loss();
   pe.backward(P.data(), G.data(), cols.data(), g.data(), B, F, Hh, W, idx.data(), K, dcols.data(), dclip.data());
-  check_against_fd("patch_embed dclip", clip.data(), clip.size(), dclip.data(), loss, 100000);
+  check_against_fd("patch_embed dclip", clip.data(), clip.size(), dclip.data(), loss, {.max_coords = 100000});
   check_against_fd("patch_embed dW,db", P.data(), P.numel(), G.data(), loss);
 
   // gather and scatter_add are adjoint: ⟨gather(x), y⟩ = ⟨x, scatter_add(y)⟩.
@@ -285,8 +266,8 @@ void encoder_gradcheck(const char* what, const models::VitConfig& cfg, index_t k
   for (auto& g : gs) gp.push_back(g.data());
   std::vector<double> dclip(clip.size());
   enc.backward(P.data(), G.data(), st, std::span<const double* const>(gp), dclip.data());
-  check_against_fd(what, clip.data(), clip.size(), dclip.data(), loss, 300);
-  check_against_fd(what, P.data(), P.numel(), G.data(), loss, 300);
+  check_against_fd(what, clip.data(), clip.size(), dclip.data(), loss, {.max_coords = 300});
+  check_against_fd(what, P.data(), P.numel(), G.data(), loss, {.max_coords = 300});
 }
 }  // namespace
 

@@ -34,9 +34,11 @@
 
 #include "jepa/io/plot.hpp"
 #include "jepa/io/safetensors.hpp"
+#include "jepa/train/checkpoint_fields.hpp"
 #include "jepa/models/frame_encoder.hpp"
 #include "jepa/train/ac_objective.hpp"
 #include "jepa/train/optim.hpp"
+#include "jepa/train/progress.hpp"
 #include "jepa/train/schedules.hpp"
 
 namespace jepa::train {
@@ -193,25 +195,19 @@ class AcTrainer {
 
   /// Runs to the end, or `max_steps` more steps, with a progress line (rate, ETA).
   void run(std::uint64_t max_steps = ~std::uint64_t{0}) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const bool tty = ::isatty(::fileno(stderr)) != 0;
+    ProgressLine progress(cfg_.steps);
     std::uint64_t done = 0;
     while (!finished() && done < max_steps) {
       const AcStepLog log = step();
       ++done;
       if (cfg_.progress) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double rate = static_cast<double>(done) / el;
-        const double left = static_cast<double>(std::min<std::uint64_t>(cfg_.steps - st_.step, max_steps - done));
-        const std::uint64_t every = std::max<std::uint64_t>(1, cfg_.steps / 20);
-        if (tty || done == 1 || st_.step % every == 0 || finished())
-          std::fprintf(stderr, "%s[ac] step %llu/%llu  loss %.4f (tf %.4f [nothing-moves %.4f], rollout %.4f)  lr %.2e  |  %.2f steps/s  elapsed %s  ETA %s%s",
-                       tty ? "\r" : "", static_cast<unsigned long long>(st_.step), static_cast<unsigned long long>(cfg_.steps),
-                       log.loss, log.teacher_forcing, log.copy_baseline, log.rollout, log.lr, rate, hms(el).c_str(), hms(left / rate).c_str(),
-                       tty ? "   " : "\n");
+        char what[200];
+        std::snprintf(what, sizeof what, "[ac] step %llu/%llu  loss %.4f (tf %.4f [nothing-moves %.4f], rollout %.4f)  lr %.2e",
+                      static_cast<unsigned long long>(st_.step), static_cast<unsigned long long>(cfg_.steps), log.loss,
+                      log.teacher_forcing, log.copy_baseline, log.rollout, log.lr);
+        progress.update(done, st_.step, std::min<std::uint64_t>(cfg_.steps - st_.step, max_steps - done), finished(), what);
       }
     }
-    if (cfg_.progress && done && tty) std::fprintf(stderr, "\n");
   }
 
   void write_csv(const std::string& path) const {
@@ -244,14 +240,6 @@ class AcTrainer {
       return t.data();
     }
   }
-  static std::string hms(double s) {
-    if (!std::isfinite(s) || s < 0) return "--";
-    const long v = static_cast<long>(s + 0.5);
-    char b[32];
-    if (v >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", v / 3600, (v / 60) % 60);
-    else std::snprintf(b, sizeof b, "%ldm%02lds", v / 60, v % 60);
-    return b;
-  }
 
   models::FrameEncoder<Encoder>* frames_;
   const Predictor* pred_;
@@ -267,30 +255,6 @@ class AcTrainer {
   std::vector<T> frames_t_, act_t_, sta_t_, h_;
 };
 
-namespace detail {
-template <class T>
-void require_finite_ac(const T* p, const nn::ParamLayout& L, const char* what) {
-  for (const auto& info : L.params())
-    for (std::size_t i = 0; i < info.numel(); ++i)
-      if (!std::isfinite(static_cast<double>(p[info.offset + i])))
-        throw NumericError(jepa::detail::cat("jepa: refusing to write an AC checkpoint: ", what, " parameter '", info.name,
-                                             "' holds a non-finite value"));
-}
-inline std::uint64_t ac_meta(const io::SafetensorsFile& f, const std::string& key) {
-  const auto& m = f.metadata();
-  const auto it = m.find(key);
-  if (it == m.end()) throw IoError(jepa::detail::cat("jepa: AC checkpoint '", f.path(), "' lacks the metadata field '", key, "'"));
-  try {
-    std::size_t pos = 0;
-    const auto v = std::stoull(it->second, &pos);
-    if (pos != it->second.size()) throw std::invalid_argument(it->second);
-    return v;
-  } catch (const std::exception&) {
-    throw IoError(jepa::detail::cat("jepa: AC checkpoint '", f.path(), "' metadata '", key, "' = '", it->second,
-                                    "' is not an unsigned integer"));
-  }
-}
-}  // namespace detail
 
 /// Writes the whole run state (see the header comment) atomically to `path`.
 template <class Trainer>
@@ -298,7 +262,7 @@ void save_ac_checkpoint(const std::string& path, Trainer& tr) {
   const auto& fe = tr.frame_encoder();
   const auto& el = fe.encoder().layout();
   const auto& pl = tr.predictor().layout();
-  detail::require_finite_ac(tr.params().data(), pl, "predictor");
+  detail::require_finite(tr.params().data(), pl, "predictor", "AC checkpoint");
   auto& opt = tr.optimizer();
   io::SafetensorsWriter w;
   w.add_params(el, fe.params(), "encoder.");
@@ -334,7 +298,7 @@ void load_ac_checkpoint(const std::string& path, Trainer& tr) {
     throw IoError(jepa::detail::cat("jepa: '", path, "' is not a jepa AC training checkpoint (metadata format = '",
                                     it == m.end() ? std::string("<missing>") : it->second, "', expected '",
                                     kAcCheckpointFormat, "')"));
-  const auto total = detail::ac_meta(f, "total_steps");
+  const auto total = detail::meta_u64(f, "total_steps", "AC checkpoint");
   if (total != tr.config().steps)
     throw ConfigError(jepa::detail::cat("jepa: AC checkpoint '", path, "' was written by a run of ", total,
                                         " steps; this run has ", tr.config().steps, " (the schedule would differ)"));
@@ -358,12 +322,12 @@ void load_ac_checkpoint(const std::string& path, Trainer& tr) {
   o.prefix = "adam.v.predictor.";
   f.read_into(pl, opt.second_moments()[0].data(), o);
   AcTrainState s;
-  s.step = detail::ac_meta(f, "step");
-  s.position = detail::ac_meta(f, "position");
-  s.bad_steps = detail::ac_meta(f, "bad_steps");
-  s.bad_in_row = static_cast<int>(detail::ac_meta(f, "bad_in_row"));
+  s.step = detail::meta_u64(f, "step", "AC checkpoint");
+  s.position = detail::meta_u64(f, "position", "AC checkpoint");
+  s.bad_steps = detail::meta_u64(f, "bad_steps", "AC checkpoint");
+  s.bad_in_row = static_cast<int>(detail::meta_u64(f, "bad_in_row", "AC checkpoint"));
   tr.mutable_state() = s;
-  opt.set_steps_taken(detail::ac_meta(f, "adam_steps"));
+  opt.set_steps_taken(detail::meta_u64(f, "adam_steps", "AC checkpoint"));
   auto& h = tr.mutable_history();
   h.clear();
   if (f.contains("train_log")) {

@@ -22,45 +22,20 @@
 
 #include "jepa/core/error.hpp"
 #include "jepa/io/safetensors.hpp"
+#include "jepa/train/checkpoint_fields.hpp"
 #include "jepa/train/trainer.hpp"
 
 namespace jepa::train {
 
 inline constexpr const char* kCheckpointFormat = "jepa-checkpoint-1";
 
-namespace detail {
-template <class T>
-void require_finite(const nn::ParameterSet<T>& p, const char* what) {
-  for (const auto& info : p.layout().params())
-    for (std::size_t i = 0; i < info.numel(); ++i)
-      if (!std::isfinite(static_cast<double>(p.data()[info.offset + i])))
-        throw NumericError(jepa::detail::cat("jepa: refusing to write a checkpoint: ", what, " parameter '", info.name,
-                                             "' holds a non-finite value"));
-}
-inline std::uint64_t meta_u64(const io::SafetensorsFile& f, const std::string& key) {
-  const auto& m = f.metadata();
-  auto it = m.find(key);
-  if (it == m.end())
-    throw IoError(jepa::detail::cat("jepa: checkpoint '", f.path(), "' lacks the metadata field '", key, "'"));
-  try {
-    std::size_t pos = 0;
-    const auto v = std::stoull(it->second, &pos);
-    if (pos != it->second.size()) throw std::invalid_argument(it->second);
-    return v;
-  } catch (const std::exception&) {
-    throw IoError(jepa::detail::cat("jepa: checkpoint '", f.path(), "' metadata '", key, "' = '", it->second,
-                                    "' is not an unsigned integer"));
-  }
-}
-}  // namespace detail
-
 template <class Model, class Trainer>
 void save_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
   if constexpr (requires { trainer.is_root(); })
     if (!trainer.is_root()) return;
-  detail::require_finite(model.encoder_params(), "encoder");
-  detail::require_finite(model.target_params(), "target encoder");
-  detail::require_finite(model.predictor_params(), "predictor");
+  detail::require_finite(model.encoder_params().data(), model.encoder_params().layout(), "encoder");
+  detail::require_finite(model.target_params().data(), model.target_params().layout(), "target encoder");
+  detail::require_finite(model.predictor_params().data(), model.predictor_params().layout(), "predictor");
   const auto& el = model.encoder().layout();
   const auto& pl = model.predictor().layout();
   auto& opt = trainer.optimizer();

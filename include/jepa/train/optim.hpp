@@ -46,7 +46,7 @@ class AdamW {
     for (const auto& g : groups_) {
       if (!g.params || !g.grads) throw ConfigError("jepa: AdamW group needs parameters and gradients");
       if (g.params->numel() != g.grads->numel())
-        throw ShapeError(detail::cat("jepa: AdamW group parameters (", g.params->numel(), ") and gradients (",
+        throw ShapeError(jepa::detail::cat("jepa: AdamW group parameters (", g.params->numel(), ") and gradients (",
                                      g.grads->numel(), ") differ in size"));
       m_.emplace_back(g.params->layout());
       v_.emplace_back(g.params->layout());
@@ -116,7 +116,7 @@ double clip_grad_norm(const std::vector<nn::ParameterSet<T>*>& grads, double max
 template <class T>
 void ema_update(nn::ParameterSet<T>& target, const nn::ParameterSet<T>& online, double momentum) {
   if (target.numel() != online.numel())
-    throw ShapeError(detail::cat("jepa: EMA target (", target.numel(), ") and online (", online.numel(),
+    throw ShapeError(jepa::detail::cat("jepa: EMA target (", target.numel(), ") and online (", online.numel(),
                                  ") parameter buffers differ in size"));
   T* t = target.data();
   const T* o = online.data();

@@ -62,6 +62,7 @@
 #include "jepa/dist/bucket_reducer.hpp"
 #include "jepa/dist/communicator.hpp"
 #include "jepa/eval/rank.hpp"
+#include "jepa/train/progress.hpp"
 #include "jepa/io/plot.hpp"
 #include "jepa/masking/multiblock.hpp"
 #include "jepa/models/jepa.hpp"
@@ -217,28 +218,21 @@ class Trainer {
   /// Runs until the end of the last stage, or until `max_steps` more optimizer steps were taken.
   void run(std::uint64_t max_steps = ~std::uint64_t{0}) {
     if (!synced_) sync_from_root();  // every rank decides "finished?" on rank 0's state
-    const auto t0 = std::chrono::steady_clock::now();
     const std::uint64_t total = total_steps();
-    const bool tty = ::isatty(::fileno(stderr)) != 0;
     const bool show = cfg_.progress && is_root();
+    ProgressLine progress(total);
     std::uint64_t done = 0;
     while (!finished() && done < max_steps) {
       const StepLog log = step();
       ++done;
       if (show) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double rate = static_cast<double>(done) / el;
-        const double left = static_cast<double>(std::min<std::uint64_t>(total - st_.global_step, max_steps - done));
-        // On a terminal the line is redrawn in place; in a log file, a full line every ~5 % of the run.
-        const std::uint64_t every = std::max<std::uint64_t>(1, total / 20);
-        if (tty || done == 1 || st_.global_step % every == 0 || finished())
-          std::fprintf(stderr, "%s[%s] step %llu/%llu  loss %.4f  lr %.2e  |  %.2f steps/s  elapsed %s  ETA %s%s",
-                       tty ? "\r" : "", cfg_.stages[std::min(log.stage, cfg_.stages.size() - 1)].name.c_str(),
-                       static_cast<unsigned long long>(st_.global_step), static_cast<unsigned long long>(total),
-                       log.loss, log.lr, rate, hms(el).c_str(), hms(left / rate).c_str(), tty ? "   " : "\n");
+        char what[160];
+        std::snprintf(what, sizeof what, "[%s] step %llu/%llu  loss %.4f  lr %.2e",
+                      cfg_.stages[std::min(log.stage, cfg_.stages.size() - 1)].name.c_str(),
+                      static_cast<unsigned long long>(st_.global_step), static_cast<unsigned long long>(total), log.loss, log.lr);
+        progress.update(done, st_.global_step, std::min<std::uint64_t>(total - st_.global_step, max_steps - done), finished(), what);
       }
     }
-    if (show && done && tty) std::fprintf(stderr, "\n");
   }
 
   /// One optimizer step (on every rank of the group together).
@@ -578,14 +572,6 @@ class Trainer {
     log.rank_pred = acc[static_cast<std::size_t>(2 * D + 1)] / W, log.rank_target = acc[static_cast<std::size_t>(2 * D + 2)] / W;
   }
 
-  static std::string hms(double s) {
-    if (!std::isfinite(s) || s < 0) return "--";
-    const long v = static_cast<long>(s + 0.5);
-    char b[32];
-    if (v >= 3600) std::snprintf(b, sizeof b, "%ldh%02ldm", v / 3600, (v / 60) % 60);
-    else std::snprintf(b, sizeof b, "%ldm%02lds", v / 60, v % 60);
-    return b;
-  }
 
   Model& model_;
   const Source& video_;
