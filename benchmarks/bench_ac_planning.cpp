@@ -78,7 +78,7 @@ void small_model(int reps) {
                                                 [&](const float* s, const float* a, float* n) { env.propagate(s, a, n); });
   const auto ep = env.episode(0);
   const auto f0 = env.render(ep.start), fg = env.render(ep.goal);
-  float s0[2];
+  float s0[planning::ReachEnv::max_state_dim];
   env.state(ep.start, s0);
   wm.set_goal_image(fg.data());
   std::printf("\nsmall model (examples/plan): encoder 64x4 on 64x64 frames (16 tokens), AC predictor depth 4, Dp 64 "

@@ -3,11 +3,16 @@
 // plan in closed loop from a start frame to a goal frame with CEM (receding horizon), against a
 // random-action baseline and a greedy one-step baseline that use the same world model.
 //
-//   plan [--out DIR] [--train-steps N] [--batch B] [--lr X] [--encoder random|vjepa2]
-//        [--pretrain-steps N] [--episodes E] [--max-steps K] [--samples N] [--topk K] [--iterations I]
-//        [--horizons LIST] [--greedy-samples N] [--no-lamp] [--oracle] [--seed S] [--no-resume] [--skip-eval]
+//   plan [--dynamics inertial|position] [--out DIR] [--train-steps N] [--batch B] [--lr X]
+//        [--encoder random|vjepa2] [--pretrain-steps N] [--episodes E] [--max-steps K] [--samples N]
+//        [--topk K] [--iterations I] [--horizons LIST] [--greedy-samples N] [--no-lamp] [--oracle]
+//        [--seed S] [--no-resume] [--skip-eval]
 //
-// Writes DIR/ac_checkpoint.safetensors (resumed when present), DIR/ac_log.csv, DIR/ac_loss.png,
+// The default task is the inertial one (a damped point-mass end effector driven by forces): the next
+// frame does not depend on the current action, so one-step planning is blind and lookahead is needed;
+// --dynamics position is the earlier position-controlled task, which a greedy one-step planner solves.
+// Writes DIR/task.txt (the environment the checkpoint was trained on: a resume with another one is
+// refused), DIR/ac_checkpoint.safetensors (resumed when present), DIR/ac_log.csv, DIR/ac_loss.png,
 // DIR/results.csv (one row per episode and policy), DIR/rollout_<i>.png (start | goal | reached by
 // each policy, with the path) and prints the success rates and the planning time per action.
 // Policies: random actions; greedy one-step (lowest one-step predicted energy among candidates drawn
@@ -52,21 +57,22 @@ models::VitConfig encoder_config() {
   c.mlp_hidden = 256;
   return c;
 }
-models::AcPredictorConfig predictor_config() {
+models::AcPredictorConfig predictor_config(const planning::ReachEnv& env) {
   models::AcPredictorConfig c;
   c.encoder_dim = 64;
   c.pred_dim = 64;
   c.num_heads = 4;
   c.mlp_hidden = 256;
   c.action_dim = planning::ReachEnv::action_dim;
-  c.state_dim = planning::ReachEnv::state_dim;
+  c.state_dim = env.state_dim();  // 2 (position) or 4 (inertial: position and velocity)
   c.grid_h = c.grid_w = 4;
   c.extrinsics_encoder = false;
   return c;
 }
 
 struct Options {
-  std::string out = "plan-run", encoder = "random";
+  std::string out, encoder = "random";  // out: default plan-run-<dynamics>
+  planning::ReachDynamics dynamics = planning::ReachDynamics::inertial;
   std::uint64_t train_steps = 2000, pretrain_steps = 600, seed = 239;
   index_t batch = 16, episodes = 20, max_steps = 12, samples = 400, topk = 10, iterations = 10;
   index_t greedy_samples = 400;
@@ -78,7 +84,10 @@ struct Options {
 void usage() {
   std::puts(
       "plan: train the V-JEPA 2-AC predictor on the embedded reaching task, then plan in closed loop\n"
-      "  --out DIR            run directory (default plan-run)\n"
+      "  --dynamics KIND      inertial (default: force-controlled damped point mass, one-step planning is\n"
+      "                       blind) | position (the action is the displacement; greedy-solvable)\n"
+      "  --out DIR            run directory (default plan-run-<dynamics>); a checkpoint trained on another\n"
+      "                       task (DIR/task.txt) is refused\n"
       "  --train-steps N      AC predictor steps, WSD schedule as the recipe (default 2000)\n"
       "  --batch B            trajectories of 8 frames per step (default 16)\n"
       "  --lr X               peak learning rate (default 2e-3; the recipe's 4.25e-4 is for the 300M model)\n"
@@ -117,6 +126,7 @@ Options parse(int argc, char** argv) {
     };
     if (a == "--help" || a == "-h") usage(), std::exit(0);
     else if (a == "--out") o.out = val();
+    else if (a == "--dynamics") o.dynamics = planning::reach_dynamics(val(), "--dynamics");
     else if (a == "--train-steps") o.train_steps = static_cast<std::uint64_t>(num());
     else if (a == "--pretrain-steps") o.pretrain_steps = static_cast<std::uint64_t>(num());
     else if (a == "--batch") o.batch = static_cast<index_t>(num());
@@ -151,6 +161,7 @@ Options parse(int argc, char** argv) {
   check_field(o.encoder == "random" || o.encoder == "vjepa2", "--encoder", o.encoder, "random | vjepa2");
   check_field(o.episodes >= 1, "--episodes", o.episodes, "must be >= 1");
   check_field(o.max_steps >= 1, "--max-steps", o.max_steps, "must be >= 1");
+  if (o.out.empty()) o.out = std::string("plan-run-") + planning::to_string(o.dynamics);
   return o;
 }
 
@@ -169,7 +180,8 @@ struct ReachVideos {
                      std::vector<std::string>&) const {
     planning::ReachEnv e(env);
     const index_t F = g.frames, S = e.size();
-    std::vector<float> frames(static_cast<std::size_t>(F * 3 * S * S)), a(static_cast<std::size_t>(2 * F)), s(a.size());
+    std::vector<float> frames(static_cast<std::size_t>(F * 3 * S * S)), a(static_cast<std::size_t>(2 * F)),
+        s(static_cast<std::size_t>(e.state_dim() * F));
     for (index_t b = 0; b < B; ++b) {
       e.trajectory(position + static_cast<std::uint64_t>(b), F, frames.data(), a.data(), s.data());
       for (index_t f = 0; f < F; ++f)  // (F,3,H,W) → (3,F,H,W)
@@ -200,6 +212,7 @@ void make_encoder(const Options& o, nn::ParameterSet<float>& P) {
   tc.data = {train::StageData{4, 64, 8, 0}};
   tc.out_dir = o.out;
   planning::ReachEnvConfig vc;
+  vc.dynamics = o.dynamics;
   vc.seed = o.seed + 1000;
   ReachVideos videos{vc};
   train::Trainer<Model, ReachVideos> trainer(model, videos, tc);
@@ -289,15 +302,44 @@ void write_rollout_png(const fs::path& path, const planning::ReachEnv& env, cons
   io::write_png(path.string(), img);
 }
 
+/// What the training data depend on, one line: a checkpoint is resumed only for the same task.
+std::string task_line(const planning::ReachEnvConfig& c) {
+  const std::string damping =
+      c.dynamics == planning::ReachDynamics::inertial ? jepa::detail::cat(" damping=", c.damping) : std::string();
+  return jepa::detail::cat("dynamics=", planning::to_string(c.dynamics), damping, " max_step=", c.max_step,
+                           " lamp_sigma=", c.lamp_sigma, " seed=", c.seed);
+}
+/// Refuses to resume DIR's checkpoints (the AC predictor's, and the encoder's of --encoder vjepa2, which
+/// was pretrained on the task's videos) when DIR/task.txt names another task; writes it otherwise. A
+/// checkpoint without task.txt predates the inertial task and was trained on the position one.
+void check_task(const Options& o, const planning::ReachEnvConfig& c) {
+  const fs::path f = fs::path(o.out) / "task.txt";
+  fs::path ck = fs::path(o.out) / "ac_checkpoint.safetensors";
+  if (!fs::exists(ck)) ck = fs::path(o.out) / "encoder_checkpoint.safetensors";
+  const std::string want = task_line(c);
+  if (o.resume && fs::exists(ck)) {
+    std::string have;
+    if (std::ifstream in(f); in) std::getline(in, have);
+    const bool same = have.empty() ? c.dynamics == planning::ReachDynamics::position : have == want;
+    if (!same)
+      throw ConfigError(jepa::detail::cat("jepa: ", ck.string(), " was trained on another task (",
+                                          have.empty() ? "position dynamics, before task.txt existed" : have,
+                                          "); this run is ", want, ": use another --out or --no-resume"));
+  }
+  std::ofstream(f) << want << '\n';
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
   fs::create_directories(o.out);
   planning::ReachEnvConfig ec;
+  ec.dynamics = o.dynamics;
   ec.seed = o.seed;
   if (!o.lamp) ec.lamp_sigma = 0;
   const planning::ReachEnv env(ec);
+  check_task(o, ec);
 
   Encoder enc(encoder_config());
   nn::ParameterSet<float> enc_params(enc.layout());
@@ -305,7 +347,7 @@ int main(int argc, char** argv) try {
   models::FrameEncoder<Encoder> frames(enc, enc_params.data(), env.size(), env.size(), 64);
 
   // ---- train the AC predictor ---------------------------------------------------------------
-  Predictor pred(predictor_config());
+  Predictor pred(predictor_config(env));
   nn::ParameterSet<float> P(pred.layout());
   P.init(o.seed + 1);
   const planning::ReachTrajectories data{env, 8};
@@ -343,16 +385,16 @@ int main(int argc, char** argv) try {
   // ---- plan in closed loop --------------------------------------------------------------------
   planning::AcWorldModel<Encoder, Predictor> wm(frames, pred, P.data(),
                                                 [&](const float* s, const float* a, float* nx) { env.propagate(s, a, nx); });
-  planning::CemConfig cem = planning::CemConfig::box(2, 1.0);  // a ∈ [−1, 1]²: ±max_step per axis
+  planning::CemConfig cem = planning::CemConfig::box(planning::ReachEnv::action_dim, 1.0);  // a ∈ [−1, 1]²
   cem.samples = o.samples, cem.topk = o.topk, cem.iterations = o.iterations, cem.seed = o.seed;
   planning::CemConfig greedy = cem;
   greedy.horizon = 1;
   greedy.samples = o.greedy_samples;
   auto observe = [&](const planning::ReachScene& s) {
     const auto f = env.render(s);
-    float st[2];
-    env.state(s, st);
-    wm.observe(f.data(), st);
+    std::vector<float> st(static_cast<std::size_t>(env.state_dim()));
+    env.state(s, st.data());
+    wm.observe(f.data(), st.data());
   };
   auto set_goal = [&](const planning::ReachEpisode& ep) { wm.set_goal_image(env.render(ep.goal).data()); };
   std::vector<Policy> policies{
@@ -373,6 +415,7 @@ int main(int argc, char** argv) try {
                           return planning::cem(wm.energy(c.horizon), c, call).action(0);
                         }});
   }
+  const std::size_t learned = policies.size();   // the policies that use the world model (and random)
   const planning::ReachEpisode* goal = nullptr;  // the current episode (for the oracle energy)
   if (o.oracle) {
     // The same planners on a perfect energy: the simulator's distance to the goal after H steps.
@@ -417,7 +460,10 @@ int main(int argc, char** argv) try {
       csv << e << ',' << policies[p].name << ',' << l.start_dist << ',' << l.final_dist << ',' << l.success << ','
           << l.actions << ',' << l.plan_seconds << '\n';
     }
-    if (e < 6 && !o.oracle) write_rollout_png(fs::path(o.out) / ("rollout_" + std::to_string(e) + ".png"), env, ep, logs, policies);
+    if (e < 6)  // the world-model policies only (the oracle rows would make the strip too wide)
+      write_rollout_png(fs::path(o.out) / ("rollout_" + std::to_string(e) + ".png"), env, ep,
+                        std::vector<EpisodeLog>(logs.begin(), logs.begin() + static_cast<std::ptrdiff_t>(learned)),
+                        std::vector<Policy>(policies.begin(), policies.begin() + static_cast<std::ptrdiff_t>(learned)));
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string so_far;
     for (std::size_t p = 0; p < policies.size(); ++p) so_far += (p ? ", " : "") + policies[p].name + " " + std::to_string(wins[p]);
@@ -425,9 +471,9 @@ int main(int argc, char** argv) try {
                  static_cast<long long>(o.episodes), so_far.c_str(), hms(el).c_str(),
                  hms(el / static_cast<double>(e + 1) * static_cast<double>(o.episodes - e - 1)).c_str());
   }
-  std::printf("\nclosed-loop reaching, %lld episodes, %lld actions each, success = final distance < %.3f (%.1f px)\n",
-              static_cast<long long>(o.episodes), static_cast<long long>(o.max_steps), ec.success_radius,
-              ec.success_radius * static_cast<double>(ec.size));
+  std::printf("\nclosed-loop reaching (%s), %lld episodes, %lld actions each, success = final distance < %.3f (%.1f px)\n",
+              task_line(ec).c_str(), static_cast<long long>(o.episodes), static_cast<long long>(o.max_steps),
+              ec.success_radius, ec.success_radius * static_cast<double>(ec.size));
   std::printf("%-9s %10s %14s %22s\n", "policy", "success", "mean final d", "planning s / action");
   for (std::size_t p = 0; p < policies.size(); ++p)
     std::printf("%-9s %9.0f%% %14.3f %22.4f\n", policies[p].name.c_str(), 100.0 * wins[p] / static_cast<double>(o.episodes),

@@ -1,9 +1,11 @@
 // Planning with V-JEPA 2-AC: the embedded reaching environment (planning/reach_env.hpp), the
 // world-model energy (planning/world_model.hpp) and the closed CEM loop.
-//  - environment: clipping, the known state propagation, determinism, goals at distance;
+//  - environment: clipping, the known state propagation, determinism, goals at distance; the
+//    inertial variant's Euler step, walls, 4-D state, action-independent next position, bad config;
 //  - energy: batch-invariant, equal to a hand-written one-step rollout, goal as image or embedding;
 //  - closed loop: CEM on the true simulator's distance (an oracle energy) reaches every goal with
-//    receding horizon while random actions do not (the loop and the planner, without learning);
+//    receding horizon while random actions do not (the loop and the planner, without learning); on
+//    the inertial task horizon 2 reaches the goals that one-step planning cannot;
 //  - bad input: empty goal, wrong goal shape, horizon 0, no observation, grid mismatch.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
@@ -28,6 +30,24 @@ planning::ReachEnvConfig small_env() {
   e.seed = 11;
   return e;
 }
+planning::ReachEnvConfig inertial_env() {
+  planning::ReachEnvConfig e = small_env();
+  e.dynamics = planning::ReachDynamics::inertial;
+  return e;
+}
+/// The true distance to the goal after H simulated steps from s: a perfect energy for CEM.
+auto true_distance(const ReachEnv& env, const ReachScene& s, const ReachScene& goal, index_t H) {
+  return [&env, s, goal, H](const float* a, index_t N, double* out) {
+    for (index_t n = 0; n < N; ++n) {
+      ReachScene x = s;
+      for (index_t h = 0; h < H; ++h) {
+        const double ad[2] = {a[(n * H + h) * 2], a[(n * H + h) * 2 + 1]};
+        x = env.step(x, ad);
+      }
+      out[n] = ReachEnv::distance(x, goal);
+    }
+  };
+}
 using Enc = models::VitEncoder<1, tokenizers::Tubelet<2, 8>, models::RopeTiled, models::FinalNorm, float>;
 using Pred = models::AcPredictor<1, models::RopeTiled, float>;
 }  // namespace
@@ -42,7 +62,7 @@ BOOST_AUTO_TEST_CASE(reach_env_dynamics_and_data) {
   BOOST_TEST(n.x == c.x_max);
   BOOST_TEST(n.y == 0.5 - 0.5 * c.max_step, boost::test_tools::tolerance(1e-12));
   // The planner's state propagation is the simulator's step seen through the state map.
-  float st[2], nx[2], want[2];
+  float st[ReachEnv::max_state_dim], nx[ReachEnv::max_state_dim], want[ReachEnv::max_state_dim];
   const float af[2] = {0.4f, -1.0f};
   const double ad[2] = {0.4, -1.0};
   env.state(s, st);
@@ -68,6 +88,103 @@ BOOST_AUTO_TEST_CASE(reach_env_dynamics_and_data) {
   test::expect_error<ConfigError>([] { planning::ReachEnvConfig b; b.link1 = 0.2; ReachEnv e(b); }, {"ReachEnvConfig.link1/link2"});
 }
 
+BOOST_AUTO_TEST_CASE(reach_env_inertial_dynamics) {
+  const ReachEnv env(inertial_env());
+  const auto& c = env.config();
+  const double b = c.damping, m = c.max_step, vmax = m / (1 - b);
+  BOOST_TEST(env.state_dim() == 4);
+  BOOST_TEST(ReachEnv(small_env()).state_dim() == 2);
+  BOOST_TEST(env.max_speed() == vmax, boost::test_tools::tolerance(1e-15));
+  // Interior: p' = p + v, v' = β·v + m·clip(a).
+  ReachScene s;
+  s.x = 0.5, s.y = 0.4, s.vx = 0.03, s.vy = -0.05;
+  const double a[2] = {0.6, -2.0};
+  ReachScene n = env.step(s, a);
+  BOOST_TEST(n.x == 0.5 + 0.03, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(n.y == 0.4 - 0.05, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(n.vx == b * 0.03 + m * 0.6, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(n.vy == b * -0.05 - m, boost::test_tools::tolerance(1e-12));
+  // Wall: p clipped on x, the x momentum is lost (only the force remains); y unaffected.
+  s.x = c.x_max - 0.01, s.vx = 0.05;
+  n = env.step(s, a);
+  BOOST_TEST(n.x == c.x_max);
+  BOOST_TEST(n.vx == m * 0.6, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(n.vy == b * -0.05 - m, boost::test_tools::tolerance(1e-12));
+  // The next position does not depend on the current action; the one after depends on it only
+  // through m·a_0: p_{t+2} = p_t + (1 + β)·v_t + m·a_t.
+  s.x = 0.45, s.vx = 0.02;
+  for (const double a0 : {-1.0, -0.3, 0.0, 0.7, 1.0}) {
+    const double ac[2] = {a0, -a0};
+    const ReachScene n1 = env.step(s, ac);
+    BOOST_TEST(n1.x == s.x + s.vx, boost::test_tools::tolerance(1e-12));
+    BOOST_TEST(n1.y == s.y + s.vy, boost::test_tools::tolerance(1e-12));
+    const double zero[2] = {0, 0};
+    const ReachScene n2 = env.step(n1, zero);
+    BOOST_TEST(n2.x == s.x + (1 + b) * s.vx + m * a0, boost::test_tools::tolerance(1e-12));
+  }
+  // propagate = step seen through the 4-D state map s = ((p − c)/r, v/v_max), at a wall too.
+  for (const double x0 : {0.5, c.x_min + 0.02}) {
+    ReachScene q;
+    q.x = x0, q.y = 0.6, q.vx = -0.06, q.vy = 0.05;
+    float st[4], nx[4], want[4];
+    const float af[2] = {0.4f, -1.0f};
+    const double ad[2] = {0.4, -1.0};
+    env.state(q, st);
+    BOOST_TEST(st[2] == -0.06 / vmax, boost::test_tools::tolerance(1e-6));
+    env.propagate(st, af, nx);
+    env.state(env.step(q, ad), want);
+    for (int k = 0; k < 4; ++k) BOOST_TEST(std::fabs(nx[k] - want[k]) < 1e-5);
+  }
+  // Training trajectories start moving (velocities in [−v_max, v_max]); episodes start at rest.
+  const planning::ReachTrajectories src{env, 4};
+  BOOST_TEST(src.state_dim() == 4);
+  std::vector<float> f(3 * 4 * 3 * 32 * 32), ac(3 * 3 * 2), st(3 * 4 * 4);
+  src.fill(0, 3, f.data(), ac.data(), st.data());
+  for (index_t i = 0; i < 3; ++i) {
+    BOOST_TEST(std::fabs(st[i * 16 + 2]) > 0.0f);
+    for (index_t t = 0; t < 4; ++t)
+      for (int k = 2; k < 4; ++k) BOOST_TEST(std::fabs(st[(i * 4 + t) * 4 + k]) <= 1.0f + 1e-6f);
+  }
+  BOOST_TEST(env.episode(3).start.vx == 0.0);
+  BOOST_TEST(env.episode(3).start.vy == 0.0);
+  // Bad config.
+  test::expect_error<ConfigError>([] { auto e = inertial_env(); e.damping = 1.0; ReachEnv r(e); },
+                                  {"ReachEnvConfig.damping = 1", "[0, 1)"});
+  test::expect_error<ConfigError>([] { auto e = inertial_env(); e.damping = -0.1; ReachEnv r(e); }, {"ReachEnvConfig.damping"});
+  test::expect_error<ConfigError>([] { auto e = inertial_env(); e.dynamics = static_cast<planning::ReachDynamics>(7); ReachEnv r(e); },
+                                  {"ReachEnvConfig.dynamics = 7", "position | inertial"});
+  test::expect_error<ConfigError>([] { planning::reach_dynamics("velocity"); }, {"ReachEnvConfig.dynamics = 'velocity'"});
+  BOOST_TEST(planning::reach_dynamics("inertial") == planning::ReachDynamics::inertial);
+  BOOST_TEST(planning::reach_dynamics("position") == planning::ReachDynamics::position);
+}
+
+BOOST_AUTO_TEST_CASE(inertial_task_needs_lookahead) {
+  // With forces, one-step energies are blind to a_t (the next position is p + v whatever a_t): greedy
+  // one-step planning on the true distance picks an arbitrary candidate. At horizon 2 the terminal
+  // energy sees p + (1 + β)v + m·a_0, a function of a_0 alone, and receding-horizon CEM acts as
+  // deadbeat control: it reaches the goals that greedy does not.
+  const ReachEnv env(inertial_env());
+  planning::CemConfig cfg = planning::CemConfig::box(2, 1.0);
+  cfg.samples = 100, cfg.iterations = 5;
+  planning::CemConfig one = cfg;
+  one.horizon = 1;
+  int cem_ok = 0, greedy_ok = 0;
+  for (std::uint64_t e = 0; e < 6; ++e) {
+    const auto ep = env.episode(e);
+    ReachScene s = ep.start, g = ep.start;
+    for (int k = 0; k < 12; ++k) {
+      s = env.step(s, planning::cem(true_distance(env, s, ep.goal, 2), cfg, e * 100 + k).action(0).data());
+      g = env.step(g, planning::best_of_samples(true_distance(env, g, ep.goal, 1), one, e * 100 + k).action(0).data());
+    }
+    BOOST_TEST_MESSAGE("episode " << e << ": CEM H=2 final distance " << ReachEnv::distance(s, ep.goal) << ", greedy "
+                                  << ReachEnv::distance(g, ep.goal));
+    cem_ok += env.success(s, ep.goal);
+    greedy_ok += env.success(g, ep.goal);
+  }
+  BOOST_TEST(cem_ok == 6);
+  BOOST_TEST(greedy_ok <= 1);
+}
+
 BOOST_AUTO_TEST_CASE(cem_closed_loop_on_the_true_simulator) {
   // Receding-horizon CEM on E(a) = distance to the goal after H simulated steps: the planner and the
   // loop must reach every goal; random actions must not.
@@ -82,17 +199,7 @@ BOOST_AUTO_TEST_CASE(cem_closed_loop_on_the_true_simulator) {
     ReachScene s = ep.start, r = ep.start;
     Rng rng(3, e);
     for (int k = 0; k < 14; ++k) {  // the farthest goals need ~9 full steps; the CEM mean is a bit shorter
-      auto energy = [&](const float* a, index_t N, double* out) {
-        for (index_t n = 0; n < N; ++n) {
-          ReachScene x = s;
-          for (index_t h = 0; h < cfg.horizon; ++h) {
-            const double ad[2] = {a[(n * cfg.horizon + h) * 2], a[(n * cfg.horizon + h) * 2 + 1]};
-            x = env.step(x, ad);
-          }
-          out[n] = ReachEnv::distance(x, ep.goal);
-        }
-      };
-      s = env.step(s, planning::cem(energy, cfg, e * 100 + k).action(0).data());
+      s = env.step(s, planning::cem(true_distance(env, s, ep.goal, cfg.horizon), cfg, e * 100 + k).action(0).data());
       const double ar[2] = {rng.uniform(-1, 1), rng.uniform(-1, 1)};
       r = env.step(r, ar);
     }
@@ -120,7 +227,7 @@ BOOST_AUTO_TEST_CASE(world_model_energy) {
   auto prop = [&](const float* s, const float* a, float* n) { env.propagate(s, a, n); };
   planning::AcWorldModel<Enc, Pred> wm(frames, pred, P.data(), prop);
   const auto ep = env.episode(0);
-  float s0[2];
+  float s0[ReachEnv::max_state_dim];
   env.state(ep.start, s0);
   const auto f0 = env.render(ep.start), fg = env.render(ep.goal);
 

@@ -12,17 +12,35 @@
 // of the arm's pixels barely change; the light makes every patch depend on p, and the energy of the
 // frozen features tracks the distance to the goal far better (docs/results.md).
 //
-// Robot state and actions (what the AC predictor sees, like the recipe's end-effector pose and its
-// deltas, here in normalised units):
-//   state  s = (p − c)/r            c = centre of the workspace box, r = `state_scale`
-//   action a ∈ [−1, 1]²             p_{t+1} = clip_W(p_t + max_step·a)   (W = the workspace box)
-// so the known state propagation used by the planner is s_{t+1} = (clip_W(c + r·s_t + max_step·a) − c)/r.
+// Dynamics (`dynamics`), actions a ∈ [−1, 1]² (clipped per axis), W = the workspace box, m = max_step:
+//   position   p_{t+1} = clip_W(p_t + m·a_t)
+//              the action sets the displacement: the next frame depends on a_t, and the task is
+//              solvable by a greedy one-step planner.
+//   inertial   p_{t+1} = clip_W(p_t + v_t)                     explicit Euler, a point mass with
+//              v_{t+1} = β·v'_t + m·a_t                          damping β (`damping`), force m·a_t
+//              where v'_t = v_t with the component on an axis where p_t + v_t left W (and was clipped)
+//              set to 0: the wall stops the motion into it (an inelastic stop), the force still acts.
+//              The next frame does not depend on the current action at all — a one-step energy
+//              carries no signal about a_t — while p_{t+2} = p_t + (1 + β)·v_t + m·a_t (away from the
+//              walls) depends on a_t alone, so a horizon-2 planner with a terminal energy can drive
+//              p_{t+2} onto the goal (deadbeat control) without any a_0 / a_1 ambiguity.
+//              The speed per axis is bounded by the terminal speed v_max = m/(1 − β) (|v_0| ≤ v_max).
+//
+// Robot state (what the AC predictor sees, like the recipe's end-effector pose and its deltas, here in
+// normalised units), c = centre of the workspace box, r = `state_scale`:
+//   position   s = (p − c)/r                                    2-D
+//   inertial   s = ((p − c)/r, v/v_max)                         4-D: both parts in [−1, 1] over W
+// and the known state propagation used by the planner, propagate(s, a), maps s back to (p, v), takes
+// one step of the dynamics above and maps the result to a state again.
 //
 // Data: trajectory i (a pure function of (seed, i)) starts at a uniform random p with a random
-// block and takes T−1 random actions a ~ N(0, 1) clipped to [−1, 1] per axis (the CEM planner's
+// block (inertial: and a uniform random velocity in [−v_max, v_max]², so the data cover moving
+// starts) and takes T−1 random actions a ~ N(0, 1) clipped to [−1, 1] per axis (the CEM planner's
 // initial sampling distribution). Episode i of the evaluation draws a start and a goal position at
-// distance ≥ `min_goal_distance`, same block; success = final ‖p − p_goal‖ < `success_radius`.
-// Frames are (3, H, W) floats normalised with the ImageNet mean and std, as the encoder expects.
+// distance ≥ `min_goal_distance`, same block, starting at rest (v = 0); success = final
+// ‖p − p_goal‖ < `success_radius`.
+// Frames are (3, H, W) floats normalised with the ImageNet mean and std, as the encoder expects. The
+// velocity is not visible in a single frame; the state tokens carry it.
 #pragma once
 
 #include "jepa/config.hpp"
@@ -31,6 +49,9 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <ostream>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "jepa/core/error.hpp"
@@ -40,9 +61,36 @@
 
 namespace jepa::planning {
 
+/// How an action moves the end effector (see the header comment).
+enum class ReachDynamics {
+  position,  ///< p_{t+1} = clip_W(p_t + max_step·a_t)
+  inertial,  ///< p_{t+1} = clip_W(p_t + v_t),  v_{t+1} = β·v_t + max_step·a_t
+};
+
+inline const char* to_string(ReachDynamics d) {
+  switch (d) {
+    case ReachDynamics::position: return "position";
+    case ReachDynamics::inertial: return "inertial";
+  }
+  return "unknown";
+}
+inline std::ostream& operator<<(std::ostream& os, ReachDynamics d) { return os << to_string(d); }
+/// "position" | "inertial"; anything else is a ConfigError naming the field.
+inline ReachDynamics reach_dynamics(std::string_view name, std::string_view field = "ReachEnvConfig.dynamics") {
+  if (name == "position") return ReachDynamics::position;
+  if (name == "inertial") return ReachDynamics::inertial;
+  fail_field(field, jepa::detail::cat("'", name, "'"), "must be position | inertial");
+}
+
 struct ReachEnvConfig {
   index_t size = 64;                 // frames are size × size
-  double max_step = 0.075;           // displacement per unit action, per axis (normalised units)
+  ReachDynamics dynamics = ReachDynamics::position;
+  /// position: displacement per unit action, per axis (normalised units); inertial: the velocity
+  /// change per unit action (the force m·a).
+  double max_step = 0.075;
+  /// β of the inertial dynamics: the fraction of the velocity kept per step (0 = the velocity is the
+  /// last force alone). Unused by the position dynamics.
+  double damping = 0.5;
   double x_min = 0.2, x_max = 0.8;   // end-effector workspace
   double y_min = 0.2, y_max = 0.7;
   double base_x = 0.5, base_y = 0.97;
@@ -60,6 +108,10 @@ struct ReachEnvConfig {
 
   void validate() const {
     check_field(size >= 16, "ReachEnvConfig.size", size, "frames must be at least 16x16");
+    check_field(dynamics == ReachDynamics::position || dynamics == ReachDynamics::inertial, "ReachEnvConfig.dynamics",
+                static_cast<int>(dynamics), "must be position | inertial");
+    // β < 1 keeps the terminal speed max_step/(1 − β) finite (β = 1 would be an undamped mass).
+    check_field(damping >= 0 && damping < 1, "ReachEnvConfig.damping", damping, "must be in [0, 1)");
     check_field(max_step > 0 && max_step < 0.5, "ReachEnvConfig.max_step", max_step, "must be in (0, 0.5)");
     check_field(x_min < x_max && y_min < y_max && x_min >= 0 && y_min >= 0 && x_max <= 1 && y_max <= 1,
                 "ReachEnvConfig workspace", jepa::detail::cat("[", x_min, ", ", x_max, "] x [", y_min, ", ", y_max, "]"),
@@ -86,6 +138,7 @@ struct ReachScene {
   double block_x = 0.3, block_y = 0.3;  // block centre
   double block_angle = 0;
   int block_colour = 0;
+  double vx = 0, vy = 0;                // end-effector velocity (inertial dynamics; 0 otherwise)
 };
 
 struct ReachEpisode {
@@ -95,7 +148,7 @@ struct ReachEpisode {
 class ReachEnv {
  public:
   static constexpr index_t action_dim = 2;
-  static constexpr index_t state_dim = 2;
+  static constexpr index_t max_state_dim = 4;  // room for either task's state (fixed-size buffers)
   static constexpr index_t channels = 3;
 
   explicit ReachEnv(const ReachEnvConfig& c) : cfg_(c) {
@@ -118,25 +171,53 @@ class ReachEnv {
   }
   const ReachEnvConfig& config() const { return cfg_; }
   index_t size() const { return cfg_.size; }
+  bool inertial() const { return cfg_.dynamics == ReachDynamics::inertial; }
+  /// 2 (position: s = (p − c)/r) or 4 (inertial: s = ((p − c)/r, v/v_max)).
+  index_t state_dim() const { return inertial() ? 4 : 2; }
+  /// The inertial terminal speed per axis, v_max = m/(1 − β): the fixed point of v ← β·v + m under
+  /// full force; |v| never exceeds it from |v_0| ≤ v_max. It scales the velocity part of the state.
+  double max_speed() const { return cfg_.max_step / (1.0 - cfg_.damping); }
 
-  /// One step: the action is clipped to [−1, 1]² and the end effector to the workspace.
+  /// One step of the dynamics (header comment); the action is clipped to [−1, 1]² and the end
+  /// effector to the workspace.
   ReachScene step(ReachScene s, const double* a) const {
-    s.x = std::clamp(s.x + cfg_.max_step * std::clamp(a[0], -1.0, 1.0), cfg_.x_min, cfg_.x_max);
-    s.y = std::clamp(s.y + cfg_.max_step * std::clamp(a[1], -1.0, 1.0), cfg_.y_min, cfg_.y_max);
+    const double ax = std::clamp(a[0], -1.0, 1.0), ay = std::clamp(a[1], -1.0, 1.0);
+    if (!inertial()) {
+      s.x = std::clamp(s.x + cfg_.max_step * ax, cfg_.x_min, cfg_.x_max);
+      s.y = std::clamp(s.y + cfg_.max_step * ay, cfg_.y_min, cfg_.y_max);
+      return s;
+    }
+    // p_{t+1} = clip_W(p_t + v_t); where the clip acted, the wall took that axis's momentum (v' = 0).
+    const double nx = s.x + s.vx, ny = s.y + s.vy;
+    const double px = std::clamp(nx, cfg_.x_min, cfg_.x_max), py = std::clamp(ny, cfg_.y_min, cfg_.y_max);
+    const double vx = px == nx ? s.vx : 0.0, vy = py == ny ? s.vy : 0.0;
+    s.x = px, s.y = py;
+    // v_{t+1} = β·v'_t + m·a_t.
+    s.vx = cfg_.damping * vx + cfg_.max_step * ax;
+    s.vy = cfg_.damping * vy + cfg_.max_step * ay;
     return s;
   }
-  /// The robot state s = (p − c)/r.
+  /// The robot state: s = (p − c)/r, and for the inertial dynamics also v/v_max (state_dim() values).
   template <class T>
   void state(const ReachScene& s, T* out) const {
     out[0] = static_cast<T>((s.x - cx()) / cfg_.state_scale);
     out[1] = static_cast<T>((s.y - cy()) / cfg_.state_scale);
+    if (inertial()) {
+      out[2] = static_cast<T>(s.vx / max_speed());
+      out[3] = static_cast<T>(s.vy / max_speed());
+    }
   }
-  /// The known state propagation the planner uses (the recipe's analytic pose update).
+  /// The known state propagation the planner uses (the recipe's analytic pose update): the state
+  /// mapped back to (p, v), one step(), mapped to a state again.
   template <class T>
   void propagate(const T* s, const T* a, T* next) const {
     ReachScene sc;
     sc.x = cx() + cfg_.state_scale * static_cast<double>(s[0]);
     sc.y = cy() + cfg_.state_scale * static_cast<double>(s[1]);
+    if (inertial()) {
+      sc.vx = max_speed() * static_cast<double>(s[2]);
+      sc.vy = max_speed() * static_cast<double>(s[3]);
+    }
     const double ad[2] = {static_cast<double>(a[0]), static_cast<double>(a[1])};
     state(step(sc, ad), next);
   }
@@ -155,7 +236,8 @@ class ReachEnv {
     return s;
   }
 
-  /// Evaluation episode i: start and goal end effector at distance ≥ min_goal_distance, same block.
+  /// Evaluation episode i: start and goal end effector at distance ≥ min_goal_distance, same block,
+  /// both at rest.
   ReachEpisode episode(std::uint64_t i) const {
     Rng rng(cfg_.seed ^ 0x5EEDu, (1ull << 40) + i);
     ReachEpisode e;
@@ -168,14 +250,19 @@ class ReachEnv {
     return e;
   }
 
-  /// Training trajectory i: T frames (T,3,H,W), T−1 actions (T−1,2), T states (T,2).
+  /// Training trajectory i: T frames (T,3,H,W), T−1 actions (T−1,2), T states (T,state_dim()).
   void trajectory(std::uint64_t i, index_t T, float* frames, float* actions, float* states) const {
     Rng rng(cfg_.seed, i);
     ReachScene s = random_scene(rng);
+    if (inertial()) {  // a moving start (drawn after the scene, so the position task's stream is unchanged)
+      s.vx = rng.uniform(-max_speed(), max_speed());
+      s.vy = rng.uniform(-max_speed(), max_speed());
+    }
     const std::size_t F = static_cast<std::size_t>(channels * cfg_.size * cfg_.size);
+    const index_t Sd = state_dim();
     for (index_t t = 0; t < T; ++t) {
       render(s, frames + static_cast<std::size_t>(t) * F);
-      state(s, states + t * state_dim);
+      state(s, states + t * Sd);
       if (t + 1 < T) {
         double a[2];
         for (double& v : a) v = std::clamp(rng.normal(), -1.0, 1.0);
@@ -274,7 +361,7 @@ class ReachEnv {
 };
 
 /// Random-action trajectories of a ReachEnv as a training source for train::AcTrainer: sample i of
-/// the stream is trajectory i (frames (T,3,H,W), actions (T−1,2), states (T,2)).
+/// the stream is trajectory i (frames (T,3,H,W), actions (T−1,2), states (T,Sd), Sd = env.state_dim()).
 struct ReachTrajectories {
   ReachEnv env;
   index_t length = 8;  // frames per trajectory (the recipe's 8)
@@ -284,14 +371,14 @@ struct ReachTrajectories {
   index_t width() const { return env.size(); }
   index_t channels() const { return ReachEnv::channels; }
   index_t action_dim() const { return ReachEnv::action_dim; }
-  index_t state_dim() const { return ReachEnv::state_dim; }
-  /// Trajectories [position, position + B) into frames (B,T,3,H,W), actions (B,T−1,2), states (B,T,2).
+  index_t state_dim() const { return env.state_dim(); }
+  /// Trajectories [position, position + B) into frames (B,T,3,H,W), actions (B,T−1,2), states (B,T,Sd).
   void fill(std::uint64_t position, index_t B, float* frames, float* actions, float* states) const {
-    const index_t T = length, S = env.size();
+    const index_t T = length, S = env.size(), A = ReachEnv::action_dim, Sd = env.state_dim();
     JEPA_OMP(parallel for schedule(dynamic, 1))
     for (index_t b = 0; b < B; ++b)
-      env.trajectory(position + static_cast<std::uint64_t>(b), T, frames + b * T * 3 * S * S, actions + b * (T - 1) * 2,
-                     states + b * T * 2);
+      env.trajectory(position + static_cast<std::uint64_t>(b), T, frames + b * T * 3 * S * S, actions + b * (T - 1) * A,
+                     states + b * T * Sd);
   }
 };
 
