@@ -3,8 +3,8 @@
 #
 #   jepa::mpi    jepa::jepa + MPI::MPI_CXX + JEPA_HAVE_MPI, for jepa/dist/mpi.hpp. Defined when CMake's
 #                FindMPI finds an MPI (Debian: openmpi-bin libopenmpi-dev). Sets JEPA_MPI_FOUND.
-#   jepa::nccl   jepa::cuda + libnccl + JEPA_HAVE_NCCL, for jepa/dist/nccl.cuh. Defined with
-#                -DJEPA_ENABLE_CUDA=ON when nccl.h and libnccl are found. Sets JEPA_NCCL_FOUND.
+#   jepa::nccl   jepa::cuda + libnccl + JEPA_HAVE_NCCL, for jepa/dist/nccl.cuh. Defined when
+#                jepa::cuda is (JEPA_ENABLE_CUDA, AUTO by default) and nccl.h and libnccl are found. Sets JEPA_NCCL_FOUND.
 #   JEPA_MPIEXEC_FLAGS                 launcher flags the project's MPI tests add (Open MPI: oversubscribe, root)
 #   JEPA_NVCC, JEPA_NCCL_INCLUDE_DIR   nvcc and nccl.h wherever they are found, even with CUDA off:
 #                the test suite compiles the NCCL path with them (tests/CMakeLists.txt), so a machine

@@ -2,7 +2,7 @@
 # The README's second command (and what CI runs): build and run the default test suite.
 # The default run excludes tests labelled `long` and `gpu`:
 #   long  ctest --test-dir build-tests -L long      (multi-minute runs)
-#   gpu   ctest --test-dir build-tests -L gpu       (needs a CUDA device; built with -DJEPA_ENABLE_CUDA=ON)
+#   gpu   ctest --test-dir build-tests -L gpu       (needs a CUDA device; built wherever nvcc is found)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="$(nproc)"

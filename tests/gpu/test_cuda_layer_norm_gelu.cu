@@ -1,0 +1,175 @@
+// cuda::layer_norm_forward/backward and cuda::gelu_forward/backward against backend::Cpu in double.
+// Tolerances (‖gpu − ref‖/‖ref‖, reference from the same rounded inputs):
+//   fp32 storage  LN y/dx 1e-5, dw/db 1e-5; GELU 1e-6 (erff/expf are ≤ 2 ulp)
+//   bf16 storage  LN y/dx 1e-2, dw/db 1e-4 (fp32 gradients from bf16 inputs: only summation error);
+//                 GELU 8e-3 (one rounding of the output to 8 bits)
+// D covers the vector path (multiple of 8, aligned) and the scalar path (odd D, offset pointers).
+#include "common.cuh"
+#include "reference.hpp"
+
+#include "jepa/backend/cuda/activations.cuh"
+#include "jepa/backend/cuda/layer_norm.cuh"
+
+namespace {
+using namespace jepa::test::gpu;
+using jepa::bf16;
+using jepa::index_t;
+
+struct LnErrors {
+  double y, mean, rstd, dx, dw, db;
+};
+
+template <class T>
+LnErrors run_layer_norm(index_t M, index_t D, bool affine, bool accumulate, index_t offset, std::uint64_t seed) {
+  const float eps = 1e-6f;
+  const auto x = random<T>(M * D + offset, seed, 2.0, 0.5), dy = random<T>(M * D + offset, seed + 1);
+  const auto w = random<T>(D + offset, seed + 2, 0.5, 1.0), b = random<T>(D + offset, seed + 3);
+  const auto dx0 = random<T>(M * D + offset, seed + 4);
+  const auto dw0 = random<float>(D, seed + 5), db0 = random<float>(D, seed + 6);
+  auto dX = cuda::to_device(x), dDY = cuda::to_device(dy), dW = cuda::to_device(w), dB = cuda::to_device(b);
+  auto dDX = cuda::to_device(dx0);
+  auto dDW = cuda::to_device(dw0), dDB = cuda::to_device(db0);
+  cuda::DeviceBuffer<T> dY(M * D + offset);
+  cuda::DeviceBuffer<float> dMean(M), dRstd(M);
+  poison(dY.data(), dY.size());
+  poison(dMean.data(), M);
+  poison(dRstd.data(), M);
+  if (!accumulate) poison(dDX.data(), dDX.size());
+  const std::size_t ws_bytes = cuda::layer_norm_backward_workspace_bytes(M, D);
+  cuda::DeviceBuffer<std::byte> ws(ws_bytes);
+  const T* wp = affine ? dW.data() + offset : nullptr;
+  const T* bp = affine ? dB.data() + offset : nullptr;
+  cuda::Stream stream;
+  cuda::layer_norm_forward(dX.data() + offset, wp, bp, dY.data() + offset, dMean.data(), dRstd.data(), M, D, eps, stream);
+  cuda::layer_norm_backward(dX.data() + offset, wp, dMean.data(), dRstd.data(), dDY.data() + offset, dDX.data() + offset,
+                            affine ? dDW.data() : nullptr, affine ? dDB.data() : nullptr, M, D, accumulate, ws.data(),
+                            ws_bytes, stream);
+  stream.synchronize();
+  const auto y = to_double(cuda::to_host(dY.data() + offset, M * D));
+  const auto mean = to_double(cuda::to_host(dMean.data(), M)), rstd = to_double(cuda::to_host(dRstd.data(), M));
+  const auto gdx = to_double(cuda::to_host(dDX.data() + offset, M * D));
+  const auto gdw = to_double(cuda::to_host(dDW.data(), D)), gdb = to_double(cuda::to_host(dDB.data(), D));
+  BOOST_REQUIRE(all_finite(y) && all_finite(mean) && all_finite(rstd) && all_finite(gdx));
+
+  auto xd = to_double(x), dyd = to_double(dy), wd = to_double(w), bd = to_double(b), rdx = to_double(dx0);
+  std::vector<double> ry(M * D), rmean(M), rrstd(M), rdw = to_double(dw0), rdb = to_double(db0);
+  const double* rw = affine ? wd.data() + offset : nullptr;
+  const double* rb = affine ? bd.data() + offset : nullptr;
+  jepa::test::cpu_ref::layer_norm_forward(xd.data() + offset, rw, rb, ry.data(), rmean.data(), rrstd.data(), M, D, eps);
+  jepa::test::cpu_ref::layer_norm_backward(xd.data() + offset, rw, rmean.data(), rrstd.data(), dyd.data() + offset,
+                                           rdx.data() + offset, affine ? rdw.data() : nullptr, affine ? rdb.data() : nullptr,
+                                           M, D, accumulate);
+  const std::vector<double> rdx_view(rdx.begin() + offset, rdx.end());
+  using jepa::test::rel_error;
+  return {rel_error(y, ry), rel_error(mean, rmean), rel_error(rstd, rrstd), rel_error(gdx, rdx_view),
+          rel_error(gdw, rdw), rel_error(gdb, rdb)};
+}
+
+template <class T>
+double run_gelu(index_t n, index_t offset, bool backward, std::uint64_t seed) {
+  const auto x = random<T>(n + offset, seed, 3.0), dy = random<T>(n + offset, seed + 1);
+  auto dX = cuda::to_device(x), dDY = cuda::to_device(dy);
+  cuda::DeviceBuffer<T> dOut(n + offset);
+  poison(dOut.data(), dOut.size());
+  if (backward) cuda::gelu_backward(dX.data() + offset, dDY.data() + offset, dOut.data() + offset, n, nullptr);
+  else cuda::gelu_forward(dX.data() + offset, dOut.data() + offset, n, nullptr);
+  JEPA_CUDA_CHECK(cudaDeviceSynchronize());
+  const auto got = to_double(cuda::to_host(dOut.data() + offset, n));
+  BOOST_REQUIRE(all_finite(got));
+  const auto xd = to_double(x), dyd = to_double(dy);
+  std::vector<double> ref(n);
+  if (backward) jepa::test::cpu_ref::gelu_backward(xd.data() + offset, dyd.data() + offset, ref.data(), n);
+  else jepa::test::cpu_ref::gelu_forward(xd.data() + offset, ref.data(), n);
+  return jepa::test::rel_error(got, ref);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cuda_layer_norm)
+
+BOOST_AUTO_TEST_CASE(fp32_matches_cpu) {
+  struct S { index_t M, D, offset; bool affine, acc; };
+  for (const S s : {S{64, 384, 0, true, false}, S{33, 77, 1, true, true}, S{1000, 1024, 0, false, false},
+                    S{5, 1664, 0, true, true}, S{130, 96, 3, false, true}}) {
+    const auto e = run_layer_norm<float>(s.M, s.D, s.affine, s.acc, s.offset, 10 + s.D);
+    BOOST_TEST_INFO("M=" << s.M << " D=" << s.D << " offset=" << s.offset << " affine=" << s.affine);
+    BOOST_TEST(e.y < 1e-5);
+    BOOST_TEST(e.mean < 1e-6);
+    BOOST_TEST(e.rstd < 1e-6);
+    BOOST_TEST(e.dx < 1e-5);
+    if (s.affine) {
+      BOOST_TEST(e.dw < 1e-5);
+      BOOST_TEST(e.db < 1e-5);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bf16_matches_cpu) {
+  struct S { index_t M, D, offset; bool affine, acc; };
+  for (const S s : {S{64, 384, 0, true, false}, S{33, 77, 1, true, true}, S{700, 1024, 0, true, false}}) {
+    const auto e = run_layer_norm<bf16>(s.M, s.D, s.affine, s.acc, s.offset, 20 + s.D);
+    BOOST_TEST_INFO("M=" << s.M << " D=" << s.D << " offset=" << s.offset);
+    BOOST_TEST(e.y < 1e-2);
+    BOOST_TEST(e.mean < 1e-5);
+    BOOST_TEST(e.rstd < 1e-5);
+    BOOST_TEST(e.dx < 1e-2);
+    BOOST_TEST(e.dw < 1e-4);
+    BOOST_TEST(e.db < 1e-4);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(parameter_gradients_are_bitwise_reproducible) {
+  const index_t M = 3000, D = 512;
+  const auto x = random<float>(M * D, 1), dy = random<float>(M * D, 2);
+  auto dX = cuda::to_device(x), dDY = cuda::to_device(dy);
+  cuda::DeviceBuffer<float> y(M * D), mean(M), rstd(M), dw(D), db(D);
+  cuda::DeviceBuffer<std::byte> ws(cuda::layer_norm_backward_workspace_bytes(M, D));
+  cuda::layer_norm_forward<float>(dX.data(), nullptr, nullptr, y.data(), mean.data(), rstd.data(), M, D, 1e-6f, nullptr);
+  std::vector<float> first;
+  for (int rep = 0; rep < 2; ++rep) {
+    dw.zero();
+    db.zero();
+    cuda::layer_norm_backward<float>(dX.data(), nullptr, mean.data(), rstd.data(), dDY.data(), nullptr, dw.data(),
+                                     db.data(), M, D, false, ws.data(), ws.size(), nullptr);
+    JEPA_CUDA_CHECK(cudaDeviceSynchronize());
+    auto h = cuda::to_host(dw.data(), D);
+    if (rep == 0) first = h;
+    else BOOST_TEST(bitwise_equal(first, h));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cuda_gelu)
+
+BOOST_AUTO_TEST_CASE(fp32_matches_cpu) {
+  for (index_t n : {index_t{1}, index_t{1000}, index_t{1 << 20}})
+    for (index_t off : {index_t{0}, index_t{1}}) {
+      BOOST_TEST_INFO("n=" << n << " offset=" << off);
+      BOOST_TEST(run_gelu<float>(n, off, false, 7 + n) < 1e-6);
+      BOOST_TEST(run_gelu<float>(n, off, true, 9 + n) < 1e-6);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(bf16_matches_cpu) {
+  for (index_t n : {index_t{13}, index_t{4096}, index_t{300001}})
+    for (index_t off : {index_t{0}, index_t{3}}) {
+      BOOST_TEST_INFO("n=" << n << " offset=" << off);
+      BOOST_TEST(run_gelu<bf16>(n, off, false, 11 + n) < 8e-3);
+      BOOST_TEST(run_gelu<bf16>(n, off, true, 13 + n) < 8e-3);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(cast_to_bf16_rounds_like_the_host) {
+  const index_t n = 10007;
+  const auto x = random<float>(n, 5, 10.0);
+  auto dX = cuda::to_device(x);
+  cuda::DeviceBuffer<bf16> dY(n);
+  cuda::cast_to_bf16(dX.data(), dY.data(), n, nullptr);
+  JEPA_CUDA_CHECK(cudaDeviceSynchronize());
+  const auto y = cuda::to_host(dY.data(), n);
+  std::size_t mismatches = 0;
+  for (index_t i = 0; i < n; ++i) mismatches += y[i].bits != bf16(x[i]).bits;
+  BOOST_TEST(mismatches == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
