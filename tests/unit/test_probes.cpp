@@ -551,3 +551,51 @@ BOOST_AUTO_TEST_CASE(bad_input_names_the_field) {
   expect_error<ShapeError>([&] { pca_feature_image(x.data(), 3, 3, 8, TensorView<const float, 3>(nullptr, {3, 10, 10})); },
                            {"frame size", "10x10"});
 }
+
+// The synthetic source's ground truth is what the ablation's probes are scored against: the
+// direction label must be what the clip shows, the labelled shape must be large enough not to be a
+// rare class at a 16-pixel patch grid, clips must be pure functions of (seed, index), and bad
+// settings must be refused.
+BOOST_AUTO_TEST_CASE(synthetic_video_ground_truth) {
+  const index_t F = 8, S = 64;
+  const data::SyntheticVideo video({F, S, S, 2, 4, 239});
+  int exact = 0, near = 0, counted = 0;
+  double main_area = 0;
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    const auto c = video.clip(i);
+    const auto c2 = video.clip(i);
+    BOOST_TEST((c.pixels == c2.pixels && c.segmentation == c2.segmentation && c.direction == c2.direction));
+    BOOST_TEST((c.direction >= 0 && c.direction < data::SyntheticVideo::num_directions));
+    // Centroid of the labelled shape (segmentation id 1) in the first and the last frame.
+    auto centroid = [&](index_t f, double& x, double& y) {
+      double sx = 0, sy = 0, n = 0;
+      for (index_t yy = 0; yy < S; ++yy)
+        for (index_t xx = 0; xx < S; ++xx)
+          if (c.segmentation[static_cast<std::size_t>((f * S + yy) * S + xx)] == 1) sx += xx, sy += yy, n += 1;
+      x = sx / std::max(n, 1.0), y = sy / std::max(n, 1.0);
+      return n;
+    };
+    double x0, y0, x1, y1;
+    const double n0 = centroid(0, x0, y0), n1 = centroid(F - 1, x1, y1);
+    main_area += n0 / static_cast<double>(S * S);
+    if (n0 < 50 || n1 < 50 || std::hypot(x1 - x0, y1 - y0) < 3) continue;  // hidden, or too little motion to measure
+    ++counted;
+    double a = std::atan2(y1 - y0, x1 - x0);
+    if (a < 0) a += 2 * std::numbers::pi;
+    const int sector = static_cast<int>(std::lround(a / (std::numbers::pi / 4))) % 8;
+    const int d = std::abs(sector - c.direction) % 8;
+    exact += d == 0;
+    near += std::min(d, 8 - d) <= 1;  // occluders can pull the visible centroid across a sector edge
+  }
+  BOOST_TEST_MESSAGE("direction label vs visible centroid motion: " << exact << " exact, " << near << " within one sector of "
+                                                                     << counted << "; main shape covers " << main_area / 40
+                                                                     << " of frame 0 on average");
+  BOOST_TEST(counted >= 30);
+  BOOST_TEST(near == counted);
+  BOOST_TEST(exact >= counted * 8 / 10);
+  BOOST_TEST(main_area / 40 >= 0.15);
+  jepa::test::expect_error<ConfigError>([] { data::SyntheticVideo({F, S, S, 2, 4, 0, 1.5}); },
+                                        {"SyntheticVideoConfig.contrast", "[0, 1]"});
+  jepa::test::expect_error<ConfigError>([] { data::SyntheticVideo({F, S, S, 3, 2, 0}); },
+                                        {"min_shapes/max_shapes"});
+}

@@ -14,12 +14,12 @@
 //
 // Why the scene looks the way it does (so that the dense and motion labels are not readable off
 // single pixels — a random encoder would then score as well as a trained one):
-//   - every surface (background and shapes) is painted with a texture of the same family: two random
-//     colours blended by a sum of two oriented sine gratings, t(p) = ½ + ¼(sin(k₁·p + φ₁) + sin(k₂·p + φ₂)),
-//     so colour statistics alone do not separate a shape from the background; what does is the
-//     spatial frequency (background wavelengths 1/14–1/8 of the frame side, shapes 1/4–1/2) and the
-//     motion — both non-linear functions of the pixels. A shape's texture is attached to the shape
-//     (p relative to its centre) and moves with it; the background is static.
+//   - every surface (background and shapes) has its own random colour c₁ (uniform in [0.05, 0.95]³),
+//     shaded by a faint texture towards c₂ = c₁ ± contrast: t(p) = ½ + ¼(sin(k₁·p + φ₁) + sin(k₂·p + φ₂))
+//     (background wavelengths 1/14–1/8 of the frame side, shapes 1/4–1/2). Shapes and background draw
+//     their colours from the same distribution, so no fixed colour means "shape": what separates a
+//     shape is that it differs from its surroundings, its texture scale and its motion — functions of
+//     a neighbourhood, not of one pixel. A shape's texture moves with it; the background is static.
 //   - depth has the cues of real scenes: nearer shapes are larger (r ∝ 1.3 − 0.6z) and farther
 //     surfaces are hazier (colour ← (1 − 0.35z)·colour + 0.35z·fog).
 //   - the main shape is the largest; it moves at 2–5 % of the frame side per frame on a path chosen
@@ -48,6 +48,7 @@ struct SyntheticVideoConfig {
   index_t frames = 16, height = 224, width = 224;
   int min_shapes = 2, max_shapes = 4;
   std::uint64_t seed = 0;
+  double contrast = 0.15;  // a texture's second colour is within ±contrast of its first, per channel
 
   void validate() const {
     check_field(frames >= 1, "SyntheticVideoConfig.frames", frames, "must be >= 1");
@@ -55,6 +56,7 @@ struct SyntheticVideoConfig {
                 detail::cat(height, "x", width), "must be at least 8x8");
     check_field(min_shapes >= 1 && max_shapes >= min_shapes, "SyntheticVideoConfig.min_shapes/max_shapes",
                 detail::cat(min_shapes, "/", max_shapes), "need 1 <= min_shapes <= max_shapes");
+    check_field(contrast >= 0 && contrast <= 1, "SyntheticVideoConfig.contrast", contrast, "must be in [0, 1]");
   }
 };
 
@@ -86,9 +88,10 @@ class SyntheticVideo {
       const bool main = s == 0;  // shape 0 is the labelled one: the largest, with a clean path
       sh.kind = static_cast<int>(rng.uniform_int(3));
       sh.z = rng.uniform(0.1, 0.9);
-      // Nearer is larger: r = side·u·(1.3 − 0.6z); main u ∈ [0.2, 0.26] (r ≥ 0.152·side), others
-      // u ∈ [0.07, 0.11] (r ≤ 0.137·side), so the main shape is always the largest.
-      sh.r = side * (main ? rng.uniform(0.2, 0.26) : rng.uniform(0.07, 0.11)) * (1.3 - 0.6 * sh.z);
+      // Nearer is larger: r = side·u·(1.3 − 0.6z); main u ∈ [0.3, 0.4] (r ≥ 0.228·side), others
+      // u ∈ [0.07, 0.11] (r ≤ 0.137·side), so the main shape is always the largest. The main shape
+      // covers ~30 % of the frame, so at a coarse patch grid its tokens are not a rare class.
+      sh.r = side * (main ? rng.uniform(0.3, 0.4) : rng.uniform(0.07, 0.11)) * (1.3 - 0.6 * sh.z);
       const double speed = side * (main ? rng.uniform(0.02, 0.05) : rng.uniform(0.0, 0.03));
       const double ang = rng.uniform(0.0, 2 * std::numbers::pi);
       sh.vx = speed * std::cos(ang);
@@ -101,9 +104,9 @@ class SyntheticVideo {
       const double my = main ? rng.uniform(loy, hiy) : rng.uniform(0.1, 0.9) * H;
       sh.x = mx - sh.vx * span / 2;
       sh.y = my - sh.vy * span / 2;
-      sh.tex = Texture::draw(rng, side, 1.0 / 4, 1.0 / 2);
+      sh.tex = Texture::draw(rng, side, 1.0 / 4, 1.0 / 2, cfg_.contrast);
     }
-    const Texture bg = Texture::draw(rng, side, 1.0 / 14, 1.0 / 8);
+    const Texture bg = Texture::draw(rng, side, 1.0 / 14, 1.0 / 8, cfg_.contrast);
     SyntheticClip out;
     out.pixels.resize(static_cast<std::size_t>(3 * F * H * W));
     out.segmentation.assign(static_cast<std::size_t>(F * H * W), 0);
@@ -161,10 +164,11 @@ JEPA_OMP(parallel for schedule(dynamic, 1))
   struct Texture {
     std::array<float, 3> c1, c2;
     double k1x, k1y, k2x, k2y, p1, p2;
-    static Texture draw(Rng& rng, double side, double min_wavelength, double max_wavelength) {
+    static Texture draw(Rng& rng, double side, double min_wavelength, double max_wavelength, double contrast) {
       Texture t;
       for (auto& c : t.c1) c = static_cast<float>(rng.uniform(0.05, 0.95));
-      for (auto& c : t.c2) c = static_cast<float>(rng.uniform(0.05, 0.95));
+      for (std::size_t i = 0; i < 3; ++i)
+        t.c2[i] = static_cast<float>(std::clamp(t.c1[i] + rng.uniform(-contrast, contrast), 0.0, 1.0));
       const auto wave = [&](double& kx, double& ky) {  // wavelength given as a fraction of the frame side
         const double k = 2 * std::numbers::pi / (side * rng.uniform(min_wavelength, max_wavelength));
         const double a = rng.uniform(0.0, std::numbers::pi);
