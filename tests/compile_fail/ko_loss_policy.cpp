@@ -4,6 +4,7 @@
 // case missing_level_weight: jepa: LossPolicy must define `double level_weight\(int level, int levels\) const`
 // case missing_lambda: jepa: LossPolicy must define `double context_lambda\(std::uint64_t step\) const`
 // case missing_weighting: jepa: LossPolicy must define `bool context_weighting\(\) const`
+// case value_without_grad: jepa: LossPolicy declares value\(d\) and grad\(d\) in different classes
 // A user loss policy missing one requirement at a time (see ok_loss_policy.cpp for the complete one).
 #include <cstdint>
 
@@ -30,3 +31,11 @@ struct MyLoss {
 #endif
 };
 static_assert(jepa::losses::detail::check_loss_policy<MyLoss>());
+
+#ifdef JEPA_KO_value_without_grad
+// Derived from MaskedLoss<L1> with a new rho but L1's derivative left in place.
+struct Quadratic : jepa::losses::MaskedLoss<> {
+  double value(double d) const { return d * d; }
+};
+static_assert(jepa::losses::detail::check_loss_policy<Quadratic>());
+#endif

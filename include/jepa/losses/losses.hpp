@@ -17,6 +17,7 @@
 #include <concepts>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "jepa/backend/scalar.hpp"
@@ -109,12 +110,35 @@ concept LossPolicy = requires(const P& p, double d, std::uint64_t step, int l) {
 };
 
 namespace detail {
+/// The class that declares a (non-overloaded) member function: for one inherited from a base, the base.
+template <class M>
+struct declaring_class {};
+template <class C, class R, class... A>
+struct declaring_class<R (C::*)(A...) const> { using type = C; };
+template <class C, class R, class... A>
+struct declaring_class<R (C::*)(A...) const noexcept> { using type = C; };
+template <class C, class R, class... A>
+struct declaring_class<R (C::*)(A...)> { using type = C; };
+template <class C, class R, class... A>
+struct declaring_class<R (C::*)(A...) noexcept> { using type = C; };
+
 template <class P>
 constexpr bool check_loss_policy() {
   static_assert(requires(const P& p, double d) { { p.value(d) } -> std::convertible_to<double>; },
                 "jepa: LossPolicy must define `double value(double d) const`: the elementwise distance rho(d) of d = prediction - target");
   static_assert(requires(const P& p, double d) { { p.grad(d) } -> std::convertible_to<double>; },
                 "jepa: LossPolicy must define `double grad(double d) const`: the derivative rho'(d)");
+  // A policy derived from MaskedLoss<L1> that overrides value() alone would inherit L1's sign(d) as
+  // its derivative and train on a gradient that is not the loss's: value and grad must come together.
+  if constexpr (requires {
+                  typename declaring_class<decltype(&P::value)>::type;
+                  typename declaring_class<decltype(&P::grad)>::type;
+                })
+    static_assert(std::is_same_v<typename declaring_class<decltype(&P::value)>::type,
+                                 typename declaring_class<decltype(&P::grad)>::type>,
+                  "jepa: LossPolicy declares value(d) and grad(d) in different classes: a loss that overrides "
+                  "rho(d) = value(d) must also override grad(d) = rho'(d), or the inherited derivative of its base "
+                  "(e.g. L1's sign(d)) would be used");
   static_assert(requires { { P::has_context_term } -> std::convertible_to<bool>; },
                 "jepa: LossPolicy must define `static constexpr bool has_context_term` (true for the 2.1 dense context loss)");
   static_assert(requires(const P& p, int l) { { p.level_weight(l, l) } -> std::convertible_to<double>; },
