@@ -30,6 +30,15 @@
 #include "jepa/core/memory_plan.hpp"
 #include "jepa/core/tensor.hpp"
 
+#if defined(JEPA_HAVE_BLAS) && defined(__GNUC__)
+// OpenBLAS's thread control (weak: null when the BLAS is not OpenBLAS).
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads() __attribute__((weak));
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace jepa::backend {
 
 namespace cpu::detail {
@@ -47,6 +56,43 @@ using CMapArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 /// Elementwise work is split into chunks of this many elements (large enough to amortise the
 /// OpenMP fork, small enough to load-balance).
 inline constexpr index_t kChunk = 16384;
+
+/// Products below 2^24 multiply-adds (M·N·K) run on one OpenBLAS thread. A pthreads OpenBLAS splits
+/// every GEMM above a tiny size over its own threads, which then spin after the call and take the
+/// cores from jepa's OpenMP regions: the micro model's training step (GEMMs of ≤ 8·10^6 MACs) ran
+/// 3.4× slower with two BLAS threads than with one (main job, 240 steps: 12.4 s vs 3.7 s on two
+/// cores). Above the threshold (e.g. ViT-S/16 on one 224² image: 2.9·10^7 MACs per q/k/v
+/// projection) the product is worth splitting and the BLAS keeps its thread count. Outside a
+/// parallel region only: openblas_set_num_threads changes a process-wide setting.
+class SmallGemmOnOneBlasThread {
+ public:
+  static constexpr double kMacs = 16777216.0;  // 2^24
+  explicit SmallGemmOnOneBlasThread(double macs) {
+#if defined(JEPA_HAVE_BLAS) && defined(__GNUC__)
+    if (macs >= kMacs || !openblas_set_num_threads || !openblas_get_num_threads) return;
+#ifdef _OPENMP
+    if (omp_in_parallel()) return;
+#endif
+    const int n = openblas_get_num_threads();
+    if (n > 1) {
+      saved_ = n;
+      openblas_set_num_threads(1);
+    }
+#else
+    (void)macs;
+#endif
+  }
+  ~SmallGemmOnOneBlasThread() {
+#if defined(JEPA_HAVE_BLAS) && defined(__GNUC__)
+    if (saved_ > 1) openblas_set_num_threads(saved_);
+#endif
+  }
+  SmallGemmOnOneBlasThread(const SmallGemmOnOneBlasThread&) = delete;
+  SmallGemmOnOneBlasThread& operator=(const SmallGemmOnOneBlasThread&) = delete;
+
+ private:
+  int saved_ = 0;
+};
 }  // namespace cpu::detail
 
 struct Cpu {
@@ -76,6 +122,7 @@ struct Cpu {
                    index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
     using namespace cpu::detail;
     if (M <= 0 || N <= 0) return;
+    const SmallGemmOnOneBlasThread one_thread(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
     MapMat<T> c(C, M, N, Eigen::OuterStride<>(ldc));
     if (K <= 0) {
       if (beta == T(0)) c.setZero(); else c *= beta;
