@@ -22,7 +22,8 @@
 //   the OpenMP fork/join costs more than it saves (~27 steps/s on one thread, ~10 on two).
 //
 //   ablation [--steps 6000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]
-//            [--batch 8] [--train-clips 1024] [--val-clips 256] [--probe-epochs 30] [--seed 239]
+//            [--batch 8] [--train-clips 1024] [--val-clips 256] [--probe-epochs 30] [--probe-depth 4]
+//            [--reuse] [--seed 239]
 //            [--encoders random,vjepa2,context,deep] [--out ablation-run]
 #include <chrono>
 #include <cmath>
@@ -32,6 +33,7 @@
 #include <fstream>
 #include <string>
 
+#include "cli.hpp"
 #include "jepa/data/synthetic_video.hpp"
 #include "jepa/eval/attentive_probe.hpp"
 #include "jepa/eval/feature_map.hpp"
@@ -39,12 +41,25 @@
 #include "jepa/eval/probe_training.hpp"
 #include "jepa/models/jepa_presets.hpp"
 #include "jepa/nn/pos_embed.hpp"
+#include "jepa/io/npy.hpp"
 #include "jepa/train/trainer.hpp"
+
+#include <xtensor/xnpy.hpp>
 
 using namespace jepa;
 namespace P = jepa::models::presets;
 
 namespace {
+
+// "+deep (2.1)" → "deep_2_1": a file-name-safe form of a row name.
+std::string file_stem(const std::string& name) {
+  std::string out;
+  for (const char c : name)
+    if (std::isalnum(static_cast<unsigned char>(c))) out += c;
+    else if (!out.empty() && out.back() != '_') out += '_';
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
 
 struct Options {
   std::uint64_t steps = 6000, seed = 239;
@@ -53,7 +68,9 @@ struct Options {
   std::string encoders = "random,vjepa2,context,deep";
   index_t frames = 8, res = 64, batch = 8, train_clips = 1024, val_clips = 256;
   int probe_epochs = 30;
+  int probe_depth = 4;  // the recipe's pooler: 3 self-attention blocks on the tokens + the cross-attention block
   std::vector<double> probe_lrs{1e-3, 3e-3, 1e-2};
+  bool reuse = false;   // load DIR/encoder_<name>.npy from an earlier run instead of training
   std::string out = "ablation-run";
 };
 
@@ -146,7 +163,7 @@ Scores evaluate(const std::string& name, const Enc& enc, const float* params, co
   }
   s.direction = sweep([&](const eval::ProbeTrainConfig& pc) {  // motion direction: attentive probe over all tokens
     eval::AttentiveProbeConfig ac;
-    ac.dim = D, ac.num_heads = 4, ac.depth = 1, ac.num_classes = data::SyntheticVideo::num_directions;
+    ac.dim = D, ac.num_heads = 4, ac.depth = o.probe_depth, ac.num_classes = data::SyntheticVideo::num_directions;
     eval::AttentiveProbe<float> probe(ac);
     nn::ParameterSet<float> Pp(probe.layout());
     Pp.init(o.seed);
@@ -198,12 +215,33 @@ Scores train_and_evaluate(const std::string& name, Model model, const EvalSet& t
   cfg.data = {{o.frames, o.res, o.batch, 0}};
   cfg.out_dir = o.out;
   train::SyntheticSource src{o.seed};
+  // The trained parameters of both encoders are written next to the table, so the probes can be re-run
+  // on them (--reuse) without training again.
+  const auto saved = [&](const char* which) {
+    return std::filesystem::path(o.out) / (std::string(which) + "_" + file_stem(name) + ".npy");
+  };
+  if (o.reuse && std::filesystem::exists(saved("encoder")) && std::filesystem::exists(saved("target"))) {
+    for (auto [which, ps] : {std::pair{"encoder", &model.encoder_params()}, std::pair{"target", &model.target_params()}}) {
+      const auto a = xt::load_npy<float>(saved(which).string());
+      if (a.size() != ps->numel())
+        throw ConfigError(detail::cat("jepa: ", saved(which).string(), " holds ", a.size(), " values, the ", name,
+                                      " encoder has ", ps->numel(), " (written by another configuration?)"));
+      std::copy(a.begin(), a.end(), ps->data());
+    }
+    std::fprintf(stderr, "reusing %s from %s\n", name.c_str(), saved("encoder").string().c_str());
+    Scores s = evaluate(name, model.encoder(),
+                        (o.context_features ? model.encoder_params() : model.target_params()).data(), tr, va, o, tile);
+    s.final_loss = NAN;
+    return s;
+  }
   train::Trainer trainer(model, src, cfg);
   std::fprintf(stderr, "training %s (%llu steps)\n", name.c_str(), static_cast<unsigned long long>(o.steps));
   const auto t0 = std::chrono::steady_clock::now();
   trainer.run();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   trainer.write_loss_png((std::filesystem::path(o.out) / ("loss_" + name + ".png")).string(), name);
+  io::write_npy(saved("encoder"), {static_cast<index_t>(model.encoder_params().numel())}, model.encoder_params().data());
+  io::write_npy(saved("target"), {static_cast<index_t>(model.target_params().numel())}, model.target_params().data());
   Scores s = evaluate(name, model.encoder(), (o.context_features ? model.encoder_params() : model.target_params()).data(), tr,
                       va, o, tile);
   s.train_seconds = secs;
@@ -224,31 +262,29 @@ Scores train_and_evaluate(const std::string& name, Model model, const EvalSet& t
 int main(int argc, char** argv) {
   try {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto val = [&]() -> std::string {
-        if (i + 1 >= argc) throw ConfigError("jepa: option " + a + " needs a value");
-        return argv[++i];
-      };
-      if (a == "--help" || a == "-h") {
+    for (examples::Args args(argc, argv); args.next();) {
+      if (args.is("--help") || args.is("-h")) {
         std::puts("ablation [--steps 6000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]\n"
                   "         [--batch 8] [--train-clips 1024] [--val-clips 256]\n"
-                  "         [--probe-epochs 30] [--seed 239] [--encoders random,vjepa2,context,deep] [--out ablation-run]");
+                  "         [--probe-epochs 30] [--probe-depth 4] [--reuse] [--seed 239]\n"
+                  "         [--encoders random,vjepa2,context,deep] [--out ablation-run]");
         return 0;
-      } else if (a == "--steps") o.steps = std::stoull(val());
-      else if (a == "--frames") o.frames = std::stol(val());
-      else if (a == "--res") o.res = std::stol(val());
-      else if (a == "--batch") o.batch = std::stol(val());
-      else if (a == "--train-clips") o.train_clips = std::stol(val());
-      else if (a == "--val-clips") o.val_clips = std::stol(val());
-      else if (a == "--probe-epochs") o.probe_epochs = std::stoi(val());
-      else if (a == "--lr") o.lr = std::stod(val());
-      else if (a == "--ema") o.ema = std::stod(val());
-      else if (a == "--target-features") o.context_features = false;
-      else if (a == "--seed") o.seed = std::stoull(val());
-      else if (a == "--out") o.out = val();
-      else if (a == "--encoders") o.encoders = val();
-      else throw ConfigError("jepa: unknown option '" + a + "' (see --help)");
+      } else if (args.is("--steps")) o.steps = args.count();
+      else if (args.is("--frames")) o.frames = static_cast<index_t>(args.count());
+      else if (args.is("--res")) o.res = static_cast<index_t>(args.count());
+      else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count());
+      else if (args.is("--train-clips")) o.train_clips = static_cast<index_t>(args.count());
+      else if (args.is("--val-clips")) o.val_clips = static_cast<index_t>(args.count());
+      else if (args.is("--probe-epochs")) o.probe_epochs = static_cast<int>(args.count());
+      else if (args.is("--probe-depth")) o.probe_depth = static_cast<int>(args.count());
+      else if (args.is("--reuse")) o.reuse = true;
+      else if (args.is("--lr")) o.lr = args.number();
+      else if (args.is("--ema")) o.ema = args.number();
+      else if (args.is("--target-features")) o.context_features = false;
+      else if (args.is("--seed")) o.seed = args.count();
+      else if (args.is("--out")) o.out = args.value();
+      else if (args.is("--encoders")) o.encoders = args.value();
+      else args.unknown();
     }
     std::filesystem::create_directories(o.out);
     const EvalSet tr = make_eval_set(o, 0, o.train_clips), va = make_eval_set(o, 1u << 20, o.val_clips);

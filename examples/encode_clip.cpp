@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cli.hpp"
 #include "jepa/data/synthetic_video.hpp"
 #include "jepa/eval/pca.hpp"
 #include "jepa/io/png.hpp"
@@ -44,31 +45,16 @@ void usage() {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw ConfigError("jepa: option " + a + " needs a value");
-      return argv[++i];
-    };
-    auto num = [&](const std::string& v) {
-      try {
-        std::size_t pos = 0;
-        const long long n = std::stoll(v, &pos);
-        if (pos != v.size()) throw std::invalid_argument(v);
-        return static_cast<index_t>(n);
-      } catch (const std::exception&) {
-        throw ConfigError("jepa: option " + a + " = '" + v + "' is not an integer");
-      }
-    };
-    if (a == "--help" || a == "-h") { usage(); std::exit(0); }
-    else if (a == "--model") o.model = val();
-    else if (a == "--family") o.family = val();
-    else if (a == "--frames") o.frames = num(val());
-    else if (a == "--size") o.size = num(val());
-    else if (a == "--clips") o.clips = num(val());
-    else if (a == "--seed") o.seed = static_cast<std::uint64_t>(num(val()));
-    else if (a == "--png") o.png = val();
-    else throw ConfigError("jepa: unknown option '" + a + "' (see --help)");
+  for (examples::Args args(argc, argv); args.next();) {
+    if (args.is("--help") || args.is("-h")) { usage(); std::exit(0); }
+    else if (args.is("--model")) o.model = args.value();
+    else if (args.is("--family")) o.family = args.value();
+    else if (args.is("--frames")) o.frames = static_cast<index_t>(args.integer());
+    else if (args.is("--size")) o.size = static_cast<index_t>(args.integer());
+    else if (args.is("--clips")) o.clips = static_cast<index_t>(args.integer());
+    else if (args.is("--seed")) o.seed = args.count();
+    else if (args.is("--png")) o.png = args.value();
+    else args.unknown();
   }
   if (o.clips < 1) fail_field("--clips", o.clips, "must be >= 1");
   return o;

@@ -17,6 +17,7 @@
 #include <omp.h>
 #endif
 
+#include "cli.hpp"
 #include "jepa/data/synthetic_video.hpp"
 #include "jepa/eval/feature_map.hpp"
 #include "jepa/io/media.hpp"
@@ -98,56 +99,35 @@ struct Options {
   std::vector<int> layers;
 };
 
-long long to_int(const std::string& opt, const std::string& v) {
-  try {
-    std::size_t pos = 0;
-    const long long n = std::stoll(v, &pos);
-    if (pos == v.size()) return n;
-  } catch (const std::exception&) {
-  }
-  throw ConfigError(jepa::detail::cat("jepa: option ", opt, " = '", v, "' is not an integer"));
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   o.media.crop = 256;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw ConfigError(jepa::detail::cat("jepa: option ", a, " needs a value (see --help)"));
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
+  for (examples::Args args(argc, argv); args.next();) {
+    if (args.is("-h") || args.is("--help")) {
       usage();
       std::exit(0);
-    } else if (a == "--synthetic") o.synthetic = true;
-    else if (a == "--weights") o.weights = val();
-    else if (a == "--section") o.section = val(), o.have_section = true;
-    else if (a == "--family") o.family = val();
-    else if (a == "--model") o.model = val();
-    else if (a == "--patch") o.patch = static_cast<int>(to_int(a, val()));
-    else if (a == "--random-weights") o.random = true, o.seed = static_cast<std::uint64_t>(to_int(a, val()));
-    else if (a == "--frames") o.media.frames = to_int(a, val());
-    else if (a == "--frame-step") o.media.frame_step = static_cast<int>(to_int(a, val()));
-    else if (a == "--fps") o.media.target_fps = static_cast<int>(to_int(a, val()));
-    else if (a == "--start") o.media.start = to_int(a, val());
-    else if (a == "--folder-fps") o.media.folder_fps = std::atof(val().c_str());
-    else if (a == "--crop") o.media.crop = static_cast<int>(to_int(a, val()));
-    else if (a == "--image-frames") o.image_frames = to_int(a, val());
-    else if (a == "--out") o.out = val();
-    else if (a == "--png") o.png = val();
-    else if (a == "--threads") o.threads = static_cast<int>(to_int(a, val()));
-    else if (a == "--layers") {
-      const std::string v = val();
-      std::size_t s = 0;
-      while (s <= v.size()) {
-        const std::size_t e = std::min(v.find(',', s), v.size());
-        if (e > s) o.layers.push_back(static_cast<int>(to_int(a, v.substr(s, e - s))));
-        s = e + 1;
-      }
-    } else if (!a.empty() && a[0] == '-') throw ConfigError(jepa::detail::cat("jepa: unknown option '", a, "' (see --help)"));
-    else if (o.input.empty()) o.input = a;
-    else throw ConfigError(jepa::detail::cat("jepa: a second input '", a, "' was given; extract_features takes one"));
+    } else if (args.is("--synthetic")) o.synthetic = true;
+    else if (args.is("--weights")) o.weights = args.value();
+    else if (args.is("--section")) o.section = args.value(), o.have_section = true;
+    else if (args.is("--family")) o.family = args.value();
+    else if (args.is("--model")) o.model = args.value();
+    else if (args.is("--patch")) o.patch = static_cast<int>(args.integer());
+    else if (args.is("--random-weights")) o.random = true, o.seed = args.count();
+    else if (args.is("--frames")) o.media.frames = args.integer();
+    else if (args.is("--frame-step")) o.media.frame_step = static_cast<int>(args.integer());
+    else if (args.is("--fps")) o.media.target_fps = static_cast<int>(args.integer());
+    else if (args.is("--start")) o.media.start = args.integer();
+    else if (args.is("--folder-fps")) o.media.folder_fps = args.number();
+    else if (args.is("--crop")) o.media.crop = static_cast<int>(args.integer());
+    else if (args.is("--image-frames")) o.image_frames = args.integer();
+    else if (args.is("--out")) o.out = args.value();
+    else if (args.is("--png")) o.png = args.value();
+    else if (args.is("--threads")) o.threads = static_cast<int>(args.integer());
+    else if (args.is("--layers")) {
+      for (const long long l : args.integer_list()) o.layers.push_back(static_cast<int>(l));
+    } else if (args.is_option()) args.unknown();
+    else if (o.input.empty()) o.input = args.flag();
+    else throw ConfigError(jepa::detail::cat("jepa: a second input '", args.flag(), "' was given; extract_features takes one"));
   }
   if (o.input.empty() && !o.synthetic) throw ConfigError("jepa: no INPUT given (a video, a frame folder or an image; or --synthetic; see --help)");
   if (o.weights.empty() && !o.random)

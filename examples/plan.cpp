@@ -26,6 +26,7 @@
 #include <fstream>
 #include <string>
 
+#include "cli.hpp"
 #include "jepa/io/plot.hpp"
 #include "jepa/io/png.hpp"
 #include "jepa/models/ac_predictor.hpp"
@@ -107,61 +108,32 @@ void usage() {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw ConfigError("jepa: option " + a + " needs a value");
-      return argv[++i];
-    };
-    auto num = [&]() -> double {
-      const std::string v = val();
-      try {
-        std::size_t pos = 0;
-        const double d = std::stod(v, &pos);
-        if (pos != v.size()) throw std::invalid_argument(v);
-        return d;
-      } catch (const std::exception&) {
-        throw ConfigError("jepa: option " + a + " = '" + v + "' is not a number");
-      }
-    };
-    if (a == "--help" || a == "-h") usage(), std::exit(0);
-    else if (a == "--out") o.out = val();
-    else if (a == "--dynamics") o.dynamics = planning::reach_dynamics(val(), "--dynamics");
-    else if (a == "--train-steps") o.train_steps = static_cast<std::uint64_t>(num());
-    else if (a == "--pretrain-steps") o.pretrain_steps = static_cast<std::uint64_t>(num());
-    else if (a == "--batch") o.batch = static_cast<index_t>(num());
-    else if (a == "--lr") o.lr = num();
-    else if (a == "--encoder") o.encoder = val();
-    else if (a == "--episodes") o.episodes = static_cast<index_t>(num());
-    else if (a == "--max-steps") o.max_steps = static_cast<index_t>(num());
-    else if (a == "--horizons") {
+  for (examples::Args args(argc, argv); args.next();) {
+    if (args.is("--help") || args.is("-h")) usage(), std::exit(0);
+    else if (args.is("--out")) o.out = args.value();
+    else if (args.is("--dynamics")) o.dynamics = planning::reach_dynamics(args.value(), "--dynamics");
+    else if (args.is("--train-steps")) o.train_steps = args.count();
+    else if (args.is("--pretrain-steps")) o.pretrain_steps = args.count();
+    else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count());
+    else if (args.is("--lr")) o.lr = args.number();
+    else if (args.is("--encoder")) o.encoder = args.value();
+    else if (args.is("--episodes")) o.episodes = static_cast<index_t>(args.count());
+    else if (args.is("--max-steps")) o.max_steps = static_cast<index_t>(args.count());
+    else if (args.is("--horizons")) {
       o.horizons.clear();
-      std::string v = val();
-      for (std::size_t p = 0; p <= v.size();) {
-        const std::size_t q = std::min(v.find(',', p), v.size());
-        try {
-          o.horizons.push_back(static_cast<index_t>(std::stoul(v.substr(p, q - p))));
-        } catch (const std::exception&) {
-          throw ConfigError("jepa: option --horizons = '" + v + "' is not a comma-separated list of horizons");
-        }
-        p = q + 1;
-      }
+      for (const long long h : args.integer_list()) o.horizons.push_back(static_cast<index_t>(h));
     }
-    else if (a == "--no-lamp") o.lamp = false;
-    else if (a == "--oracle") o.oracle = true;
-    else if (a == "--samples") o.samples = static_cast<index_t>(num());
-    else if (a == "--topk") o.topk = static_cast<index_t>(num());
-    else if (a == "--iterations") o.iterations = static_cast<index_t>(num());
-    else if (a == "--greedy-samples") o.greedy_samples = static_cast<index_t>(num());
-    else if (a == "--seed") o.seed = static_cast<std::uint64_t>(num());
-    else if (a == "--no-resume") o.resume = false;
-    else if (a == "--skip-eval") o.eval = false;
-    else throw ConfigError("jepa: unknown option '" + a + "' (see --help)");
+    else if (args.is("--no-lamp")) o.lamp = false;
+    else if (args.is("--oracle")) o.oracle = true;
+    else if (args.is("--samples")) o.samples = static_cast<index_t>(args.count());
+    else if (args.is("--topk")) o.topk = static_cast<index_t>(args.count());
+    else if (args.is("--iterations")) o.iterations = static_cast<index_t>(args.count());
+    else if (args.is("--greedy-samples")) o.greedy_samples = static_cast<index_t>(args.count());
+    else if (args.is("--seed")) o.seed = args.count();
+    else if (args.is("--no-resume")) o.resume = false;
+    else if (args.is("--skip-eval")) o.eval = false;
+    else args.unknown();
   }
-  check_field(o.encoder == "random" || o.encoder == "vjepa2", "--encoder", o.encoder, "random | vjepa2");
-  check_field(o.episodes >= 1, "--episodes", o.episodes, "must be >= 1");
-  check_field(o.max_steps >= 1, "--max-steps", o.max_steps, "must be >= 1");
-  if (o.out.empty()) o.out = std::string("plan-run-") + planning::to_string(o.dynamics);
   return o;
 }
 

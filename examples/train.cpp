@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli.hpp"
 #include "jepa/dist/communicator.hpp"
 #include "jepa/models/jepa_presets.hpp"
 #include "jepa/train/checkpoint.hpp"
@@ -104,46 +105,31 @@ Options parse(int argc, char** argv) {
       throw ConfigError("jepa: config file '" + o.config + "' has a value of the wrong type: " + e.what());
     }
   }
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) throw ConfigError("jepa: option " + a + " needs a value");
-      return argv[++i];
-    };
-    auto num = [&](const std::string& v) -> double {
-      try {
-        std::size_t pos = 0;
-        const double d = std::stod(v, &pos);
-        if (pos != v.size()) throw std::invalid_argument(v);
-        return d;
-      } catch (const std::exception&) {
-        throw ConfigError("jepa: option " + a + " = '" + v + "' is not a number");
-      }
-    };
-    if (a == "--help" || a == "-h") usage(), std::exit(0);
-    else if (a == "--config") ++i;
-    else if (a == "--family") o.family = val();
-    else if (a == "--size") o.size = val();
-    else if (a == "--out") o.out = val();
-    else if (a == "--steps") o.steps = static_cast<std::uint64_t>(num(val()));
-    else if (a == "--cooldown-steps") o.cooldown_steps = static_cast<std::uint64_t>(num(val()));
-    else if (a == "--checkpoint-every") o.checkpoint_every = static_cast<std::uint64_t>(num(val()));
-    else if (a == "--seed") o.seed = static_cast<std::uint64_t>(num(val()));
-    else if (a == "--batch") o.batch = static_cast<index_t>(num(val()));
-    else if (a == "--frames") o.frames = static_cast<index_t>(num(val()));
-    else if (a == "--res") o.res = static_cast<index_t>(num(val()));
-    else if (a == "--cooldown-frames") o.cooldown_frames = static_cast<index_t>(num(val()));
-    else if (a == "--cooldown-res") o.cooldown_res = static_cast<index_t>(num(val()));
-    else if (a == "--image-batch") o.image_batch = static_cast<index_t>(num(val()));
-    else if (a == "--micro-batches") o.micro_batches = static_cast<index_t>(num(val()));
-    else if (a == "--lr") o.lr = num(val());
-    else if (a == "--lr-start") o.lr_start = num(val());
-    else if (a == "--wd") o.wd = num(val());
-    else if (a == "--ema") o.ema = num(val());
-    else if (a == "--no-resume") o.resume = false;
-    else if (a == "--data") o.data = val();
-    else if (a == "--image-data") o.image_data = val();
-    else throw ConfigError("jepa: unknown option '" + a + "' (see --help)");
+  for (examples::Args args(argc, argv); args.next();) {
+    if (args.is("--help") || args.is("-h")) usage(), std::exit(0);
+    else if (args.is("--config")) args.value();  // read above, before the other options
+    else if (args.is("--family")) o.family = args.value();
+    else if (args.is("--size")) o.size = args.value();
+    else if (args.is("--out")) o.out = args.value();
+    else if (args.is("--steps")) o.steps = args.count();
+    else if (args.is("--cooldown-steps")) o.cooldown_steps = args.count();
+    else if (args.is("--checkpoint-every")) o.checkpoint_every = args.count();
+    else if (args.is("--seed")) o.seed = args.count();
+    else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count());
+    else if (args.is("--frames")) o.frames = static_cast<index_t>(args.count());
+    else if (args.is("--res")) o.res = static_cast<index_t>(args.count());
+    else if (args.is("--cooldown-frames")) o.cooldown_frames = static_cast<index_t>(args.count());
+    else if (args.is("--cooldown-res")) o.cooldown_res = static_cast<index_t>(args.count());
+    else if (args.is("--image-batch")) o.image_batch = static_cast<index_t>(args.count());
+    else if (args.is("--micro-batches")) o.micro_batches = static_cast<index_t>(args.count());
+    else if (args.is("--lr")) o.lr = args.number();
+    else if (args.is("--lr-start")) o.lr_start = args.number();
+    else if (args.is("--wd")) o.wd = args.number();
+    else if (args.is("--ema")) o.ema = args.number();
+    else if (args.is("--no-resume")) o.resume = false;
+    else if (args.is("--data")) o.data = args.value();
+    else if (args.is("--image-data")) o.image_data = args.value();
+    else args.unknown();
   }
   check_field(o.steps >= 1, "--steps", o.steps, "must be >= 1");
   return o;

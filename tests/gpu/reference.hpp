@@ -18,3 +18,100 @@ void gelu_forward(const double* x, double* y, std::int64_t n);
 void gelu_backward(const double* x, const double* dy, double* dx, std::int64_t n);
 
 }  // namespace jepa::test::cpu_ref
+
+// ---- backend::Cuda parity (test_cuda_backend.cu): backend::Cpu primitives in double ----
+namespace jepa::test::cpu_ref {
+
+void linear_forward(const double* x, const double* W, const double* b, double* y, std::int64_t M, std::int64_t in,
+                    std::int64_t out);
+void linear_backward(const double* x, const double* W, const double* dy, double* dx, double* dW, double* db,
+                     std::int64_t M, std::int64_t in, std::int64_t out);
+void add_row_vector(double* y, const double* v, std::int64_t M, std::int64_t N);
+void sum_rows_accumulate(const double* x, double* acc, std::int64_t M, std::int64_t N);
+void axpy(double alpha, const double* x, double* y, std::int64_t n);
+void add(const double* a, const double* b, double* y, std::int64_t n);
+void swiglu_forward(const double* a, const double* b, double* y, std::int64_t n);
+void swiglu_backward(const double* a, const double* b, const double* dy, double* da, double* db, std::int64_t n);
+void rope_forward(double* x, std::int64_t M, std::int64_t heads, std::int64_t row_stride, std::int64_t head_stride,
+                  std::int64_t rot, const double* cos, const double* sin);
+void rope_backward(double* dx, std::int64_t M, std::int64_t heads, std::int64_t row_stride, std::int64_t head_stride,
+                   std::int64_t rot, const double* cos, const double* sin);
+void gather_rows(const double* src, const std::int64_t* idx, double* dst, std::int64_t B, std::int64_t N,
+                 std::int64_t K, std::int64_t D);
+void scatter_add_rows(const double* ddst, const std::int64_t* idx, double* dsrc, std::int64_t B, std::int64_t N,
+                      std::int64_t K, std::int64_t D);
+void im2col_tubelet(const double* clip, const std::int64_t* idx, double* cols, std::int64_t B, std::int64_t C,
+                    std::int64_t F, std::int64_t H, std::int64_t W, std::int64_t t, std::int64_t p, std::int64_t K);
+void col2im_tubelet(const double* dcols, const std::int64_t* idx, double* dclip, std::int64_t B, std::int64_t C,
+                    std::int64_t F, std::int64_t H, std::int64_t W, std::int64_t t, std::int64_t p, std::int64_t K);
+/// backend::Cpu::attention_forward / attention_backward in double, on packed (B, N, 3D) qkv with
+/// [q | k | v] channels (the nn::Attention layout), o / dout (B, N, D), lse (B, H, N), dqkv (B, N, 3D).
+/// mask_kind: 0 none, 1 causal, 2 block_causal (with `block`).
+void attention_forward_packed(const double* qkv, double* o, double* lse, std::int64_t B, std::int64_t N,
+                              std::int64_t heads, std::int64_t head_dim, int mask_kind, std::int64_t block);
+void attention_backward_packed(const double* qkv, const double* o, const double* dout, const double* lse,
+                               double* dqkv, std::int64_t B, std::int64_t N, std::int64_t heads, std::int64_t head_dim,
+                               int mask_kind, std::int64_t block);
+
+/// One pre-norm transformer block, nn::Block<T, backend::Cpu> named "blocks.0" with block ordinal 1
+/// (the parameter layout a Block<T, backend::Cuda> built the same way has).
+struct BlockSpec {
+  std::int64_t B = 1, N = 1, dim = 0, heads = 0, mlp_hidden = 0;
+  bool swiglu = false;
+  int mask_kind = 0;  // 0 none, 1 causal
+};
+/// Elements of the block's parameter buffer (its ParamLayout::numel()).
+std::size_t block_param_numel(const BlockSpec& s);
+/// y = block(x); dres: in ∂L/∂y, out ∂L/∂x; G += ∂L/∂θ. cos/sin (B·N, rot) or null (no RoPE).
+void block_forward_backward(const BlockSpec& s, const float* params, const float* x, const float* cos,
+                            const float* sin, std::int64_t rot, float* y, float* dres, float* G);
+void block_forward_backward(const BlockSpec& s, const double* params, const double* x, const double* cos,
+                            const double* sin, std::int64_t rot, double* y, double* dres, double* G);
+
+}  // namespace jepa::test::cpu_ref
+
+// Fused attention (appended). Shapes, layouts and masks as in jepa/backend/attention_args.hpp; here
+// every pointer, a dense mask's `allowed` included, is host memory.
+#include "jepa/backend/attention_args.hpp"
+
+namespace jepa::test::cpu_ref {
+
+/// backend::Cpu::attention_forward<double>: o and lse (B,H,Nq) overwritten.
+void attention_forward(const backend::AttnShape& s, backend::AttnOperand<const double> q,
+                       backend::AttnOperand<const double> k, backend::AttnOperand<const double> v,
+                       backend::AttnOperand<double> o, double* lse, const backend::AttnMask& mask);
+/// backend::Cpu::attention_backward<double>: dq, dk, dv overwritten.
+void attention_backward(const backend::AttnShape& s, backend::AttnOperand<const double> q,
+                        backend::AttnOperand<const double> k, backend::AttnOperand<const double> v,
+                        backend::AttnOperand<const double> o, backend::AttnOperand<const double> dout,
+                        const double* lse, backend::AttnOperand<double> dq, backend::AttnOperand<double> dk,
+                        backend::AttnOperand<double> dv, const backend::AttnMask& mask);
+
+}  // namespace jepa::test::cpu_ref
+
+// ---- backend::Cuda parity: whole encoders (models::VitEncoder on backend::Cpu) ----
+namespace jepa::test::cpu_ref {
+
+/// The encoder instantiations test_cuda_backend.cu runs on both backends (the type lists are written
+/// out identically on both sides):
+///   rope_tiled:   VitEncoder<2, Tubelet<2, 8>, RopeTiled, FinalNorm>
+///   sincos:       VitEncoder<2, Tubelet<2, 8>, SinCos3d<true>, FinalNorm>
+///   rope_taps:    VitEncoder<3, Tubelet<2, 8>, RopeInterleaved, HierarchicalTaps<0, 2>> (interp grid 4)
+enum class EncoderKind { rope_tiled, sincos, rope_taps };
+struct EncoderSpec {
+  EncoderKind kind = EncoderKind::rope_tiled;
+  std::int64_t B = 1, frames = 4, height = 16, width = 24;
+  std::int64_t dim = 64, heads = 2, mlp_hidden = 128;
+  std::int64_t keep = 0;  // tokens per clip; 0 = all N (then keep_idx is null)
+};
+std::size_t encoder_param_numel(const EncoderSpec& s);
+/// Forward then backward (Mode::training): outputs (n_out, B, K, D) written in order; G += ∂L/∂θ
+/// with L = Σ_j ⟨output_j, d_outputs[j]⟩; dclip (B, 3, F, H, W) overwritten. keep_idx (B, K) host.
+void encoder_forward_backward(const EncoderSpec& s, const float* params, const float* clip,
+                              const std::int64_t* keep_idx, const float* const* d_outputs, float* outputs, float* G,
+                              float* dclip);
+void encoder_forward_backward(const EncoderSpec& s, const double* params, const double* clip,
+                              const std::int64_t* keep_idx, const double* const* d_outputs, double* outputs, double* G,
+                              double* dclip);
+
+}  // namespace jepa::test::cpu_ref

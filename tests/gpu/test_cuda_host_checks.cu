@@ -152,3 +152,179 @@ BOOST_AUTO_TEST_CASE(param_tables_reject_bad_layouts_before_uploading) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- backend::Cuda (backend.cuh) and its phase-2 launchers: elementwise.cuh, rope.cuh, tokens.cuh ----
+#include "jepa/backend/cuda/backend.cuh"
+#include "jepa/backend/cuda/elementwise.cuh"
+#include "jepa/backend/cuda/rope.cuh"
+#include "jepa/backend/cuda/tokens.cuh"
+#include "jepa/concepts/backend.hpp"
+
+// The Backend concept holds for backend::Cuda (the modules' static_assert would name what is missing).
+static_assert(jepa::detail::check_backend<jepa::backend::Cuda, float>());
+static_assert(jepa::Backend<jepa::backend::Cuda, float>);
+static_assert(jepa::backend::Cuda::space == jepa::MemorySpace::device);
+static_assert(std::is_same_v<jepa::backend::Cuda::Arena, jepa::backend::cuda::DeviceArena>);
+
+BOOST_AUTO_TEST_SUITE(cuda_backend_host_checks)
+
+BOOST_AUTO_TEST_CASE(context_needs_a_device_and_says_so) {
+  if (cuda::device_count() == 0) {
+    // The context's first use creates the cuBLASLt handle and workspace: without a device that is a
+    // jepa::DeviceError, never a crash.
+    BOOST_CHECK_THROW(jepa::backend::Cuda::context(), jepa::DeviceError);
+  } else {
+    auto& ctx = jepa::backend::Cuda::context();
+    BOOST_TEST(ctx.workspace_bytes() >= jepa::backend::cuda::Context::kDefaultWorkspace);
+    BOOST_TEST(throws_with<jepa::ConfigError>([&] { (void)ctx.workspace_for(ctx.workspace_bytes() + 1, "op"); },
+                                              {"jepa: op needs", "reserve_workspace("}));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(elementwise_launchers_check_arguments_before_any_cuda_call) {
+  float* null = nullptr;
+  float dummy[8] = {};
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::copy<float>(dummy, dummy + 1, -1, nullptr); }, {"cuda::copy: n = -1"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::zero<float>(null, 4, nullptr); }, {"cuda::zero: `p` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::axpy<float>(1.f, null, dummy, 8, nullptr); },
+                                           {"cuda::axpy: `x` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::add<float>(dummy, dummy, null, 8, nullptr); },
+                                           {"cuda::add: `y` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::scale_matrix<float>(0.f, dummy, 2, 4, 3, nullptr); },
+                                           {"cuda::scale_matrix: ldc = 3 is invalid: must be >= 4"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::add_row_vector<float>(dummy, null, 2, 4, nullptr); },
+                                           {"cuda::add_row_vector: `v` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::swiglu_backward<float>(dummy, dummy, dummy, dummy, dummy, 8, nullptr); }, {"`da` and `db` are the same buffer"}));
+  // Column sums: one chunk (M <= 64) needs no workspace; more rows need (chunks, N) floats.
+  BOOST_TEST(cuda::sum_rows_workspace_bytes(64, 100) == 0u);
+  BOOST_TEST(cuda::sum_rows_workspace_bytes(1000, 64) == 16u * 64u * sizeof(float));  // 64-row chunks
+  BOOST_TEST(cuda::sum_rows_workspace_bytes(100000, 8) == 511u * 8u * sizeof(float));  // ⌈100000/512⌉ = 196-row chunks
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::sum_rows_accumulate<float, float>(dummy, dummy, 1000, 64, dummy, 16, nullptr); },
+      {"workspace of 16 bytes is too small", "sum_rows_workspace_bytes = 4096"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::sum_rows_accumulate<float, float>(dummy, dummy, 1000, 64, nullptr, 0, nullptr); }, {"`workspace` is a null pointer"}));
+  BOOST_CHECK_NO_THROW((cuda::sum_rows_accumulate<float, float>(null, null, 0, 64, nullptr, 0, nullptr)));  // no rows
+}
+
+BOOST_AUTO_TEST_CASE(rope_launchers_check_layouts_before_any_cuda_call) {
+  float dummy[8] = {};
+  // Packed qkv of nn::Attention: rows of 3D = 384, heads Dh = 32 apart, 30 rotated channels: valid.
+  BOOST_CHECK_NO_THROW(cuda::detail::check_rope(dummy, 10, 4, 384, 32, 30, dummy, dummy, "op"));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_forward<float>(dummy, 10, 4, 384, 16, 30, dummy, dummy, nullptr); },
+                                           {"cuda::rope_forward: head_stride = 16 is invalid: must be >= 30"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_backward<float>(dummy, 10, 4, 100, 32, 30, dummy, dummy, nullptr); },
+                                           {"cuda::rope_backward: row_stride = 100 is invalid: must be >= 126"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_forward<float>(dummy, 10, 4, 384, 32, 30, nullptr, dummy, nullptr); },
+                                           {"`cos` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_forward<float>(dummy, -1, 4, 384, 32, 30, dummy, dummy, nullptr); },
+                                           {"M (rows) = -1"}));
+  // Nothing to rotate (rot < 2, or no rows): valid and no launch.
+  BOOST_CHECK_NO_THROW(cuda::rope_forward<float>(nullptr, 10, 4, 384, 32, 1, nullptr, nullptr, nullptr));
+  BOOST_CHECK_NO_THROW(cuda::rope_forward<float>(nullptr, 0, 4, 384, 32, 30, nullptr, nullptr, nullptr));
+}
+
+BOOST_AUTO_TEST_CASE(token_launchers_check_arguments_before_any_cuda_call) {
+  float dummy[8] = {};
+  std::int64_t idx[2] = {0, 1};
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::gather_rows<float>(dummy, nullptr, dummy, 1, 4, 2, 4, nullptr); },
+                                           {"cuda::gather_rows: `idx` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::scatter_add_rows<float>(dummy, idx, dummy, 1, 0, 2, 4, nullptr); },
+                                           {"cuda::scatter_add_rows: N (tokens per sample, with K > 0 indices) = 0"}));
+  BOOST_CHECK_NO_THROW(cuda::gather_rows<float>(nullptr, nullptr, nullptr, 1, 4, 0, 4, nullptr));  // K = 0
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::im2col_tubelet<float>(dummy, idx, dummy, 1, 3, 4, 16, 16, 2, 0, 2, nullptr); },
+      {"cuda::im2col_tubelet: p (patch size) = 0 is invalid"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::col2im_tubelet<float>(dummy, idx, dummy, 1, 3, 4, 8, 16, 2, 16, 2, nullptr); },
+      {"cuda::col2im_tubelet: H (height, at least one patch) = 8 is invalid: must be >= 16"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::im2col_tubelet<float>(dummy, idx, nullptr, 1, 3, 4, 16, 16, 2, 16, 2, nullptr); }, {"`cols` is a null pointer"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- cuda::attention_forward / attention_backward: argument checks before any CUDA call (appended) ----
+#include "jepa/backend/cuda/attention.cuh"
+
+BOOST_AUTO_TEST_SUITE(cuda_attention_host_checks)
+
+BOOST_AUTO_TEST_CASE(attention_launchers_check_arguments_before_any_cuda_call) {
+  using jepa::backend::AttnMask;
+  using jepa::backend::AttnOperand;
+  using jepa::backend::AttnShape;
+  float buf[64] = {};
+  float lse[8] = {};
+  std::uint8_t bytes[16] = {};
+  const AttnOperand<const float> in{buf, 0, 0, 0}, null_in{};
+  const AttnOperand<float> out{buf, 0, 0, 0}, null_out{};
+  const AttnShape good{1, 2, 4, 4, 64, 0.125};
+  const auto fwd = [&](const AttnShape& s, AttnOperand<const float> q, const AttnMask& m) {
+    cuda::attention_forward<float>(nullptr, s, q, in, in, out, lse, m);
+  };
+  const auto bwd = [&](const AttnShape& s, AttnOperand<float> dk, const float* l, void* ws, std::size_t ws_bytes,
+                       const AttnMask& m) {
+    cuda::attention_backward<float>(nullptr, s, in, in, in, in, in, l, out, dk, out, m, ws, ws_bytes);
+  };
+  const std::size_t ws_need = cuda::attention_backward_workspace_bytes(good);
+  BOOST_TEST(ws_need == 2u * 256u);  // 2·H·Nq = 8 floats, each array padded to 256 bytes
+  BOOST_TEST(cuda::attention_backward_workspace_bytes(AttnShape{2, 3, 100, 7, 64, 1.0}) == 2u * 2560u);
+  BOOST_TEST(cuda::attention_backward_workspace_bytes(AttnShape{0, 3, 100, 7, 64, 1.0}) == 0u);
+
+  // Head dims outside [1, 128].
+  AttnShape s = good;
+  s.head_dim = 129;
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { fwd(s, in, AttnMask::full()); },
+                                           {"jepa: cuda::attention_forward: AttnShape.head_dim = 129 is invalid",
+                                            "[1, 128]"}));
+  s.head_dim = 0;
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { bwd(s, out, lse, buf, ws_need, AttnMask::full()); },
+                                           {"cuda::attention_backward: AttnShape.head_dim = 0 is invalid"}));
+  s = good;
+  s.q_len = -1;
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { fwd(s, in, AttnMask::full()); }, {"AttnShape.q_len = -1"}));
+  s = good;
+  s.scale = std::numeric_limits<double>::infinity();
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { fwd(s, in, AttnMask::full()); }, {"AttnShape.scale", "finite"}));
+
+  // Null operands, lse and workspace.
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { fwd(good, null_in, AttnMask::full()); },
+                                           {"cuda::attention_forward: q.data = null is invalid"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { bwd(good, null_out, lse, buf, ws_need, AttnMask::full()); },
+                                           {"cuda::attention_backward: dk.data = null"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { bwd(good, out, nullptr, buf, ws_need, AttnMask::full()); },
+                                           {"cuda::attention_backward: lse.data = null"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { bwd(good, out, lse, nullptr, ws_need, AttnMask::full()); },
+                                           {"workspace.data = null"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { bwd(good, out, lse, buf, 16, AttnMask::full()); },
+                                           {"workspace of 16 bytes is too small", "attention_backward_workspace_bytes = 512"}));
+
+  // Masks: block 0, a dense mask without bytes, a dense row shorter than kv_len.
+  AttnMask m;
+  m.kind = AttnMask::Kind::block_causal;
+  m.block = 0;
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { fwd(good, in, m); }, {"cuda::attention_forward: AttnMask.block = 0"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { bwd(good, out, lse, buf, ws_need, m); },
+                                           {"cuda::attention_backward: AttnMask.block = 0"}));
+  m = AttnMask{};
+  m.kind = AttnMask::Kind::dense;
+  m.cols = 4;
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { fwd(good, in, m); }, {"AttnMask.allowed = null", "device memory"}));
+  m.allowed = bytes;
+  m.cols = 3;  // kv_len is 4
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { fwd(good, in, m); }, {"AttnMask.cols = 3", "kv_len = 4"}));
+
+  // Empty problems are valid, need no pointers and make no CUDA call.
+  s = good;
+  s.batch = 0;
+  BOOST_CHECK_NO_THROW(cuda::attention_forward<float>(nullptr, s, null_in, null_in, null_in, null_out, nullptr,
+                                                      AttnMask::causal_mask()));
+  BOOST_CHECK_NO_THROW(cuda::attention_backward<float>(nullptr, s, null_in, null_in, null_in, null_in, null_in, nullptr,
+                                                       null_out, null_out, null_out, AttnMask::full(), nullptr, 0));
+  s = good;
+  s.q_len = 0;
+  BOOST_CHECK_NO_THROW(cuda::attention_forward<jepa::bf16>(nullptr, s, {}, {}, {}, {}, nullptr, AttnMask::full()));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -21,6 +21,13 @@
 // block's cache for backward; `Mode::inference` shares one block cache and two residual buffers,
 // and allocates no gradient buffers.
 //
+// Memory spaces: P, G, the clip, d_outputs, d_clip and every State buffer live in Backend::space (device
+// memory for backend::Cuda); keep_idx is always a host array (it is validated on the host). Data the
+// encoder makes on the host (token indices, RoPE and sin-cos tables) is written straight into the
+// State's arena on a host backend, and built in a host mirror then copied in on a device backend
+// (Backend::copy from host memory, enqueued like every primitive on the backend's current stream:
+// plan a State on the stream that will run it).
+//
 // Accumulation contract: backward ACCUMULATES into the parameter gradients G (G += ∂L/∂θ) and
 // OVERWRITES the clip gradient. Gradients of the outputs enter through `d_outputs`: one (B,K,D)
 // tensor for FinalNorm, or one per tap (null = no loss on that tap) for HierarchicalTaps — this is
@@ -36,7 +43,16 @@
 #include <string>
 #include <vector>
 
+// The default backend. nvcc translation units (which instantiate the encoder on backend::Cuda) get
+// only its declaration, so that they do not parse Eigen (DESIGN.md practical notes); a .cu file that
+// wants the CPU backend includes jepa/backend/cpu/backend.hpp itself.
+#if defined(__CUDACC__)
+namespace jepa::backend {
+struct Cpu;
+}
+#else
 #include "jepa/backend/cpu/backend.hpp"
+#endif
 #include "jepa/concepts/backend.hpp"
 #include "jepa/concepts/tokenizer.hpp"
 #include "jepa/core/binder.hpp"
@@ -291,8 +307,12 @@ class VitEncoder {
     const InputGeometry& geometry() const { return geom_; }
     const MemoryPlan& plan() const { return plan_; }
     std::size_t bytes() const { return arena_.bytes(); }
-    /// The flat grid indices (B,K) of the encoded tokens from the last forward.
-    const std::int64_t* token_indices() const { return idx_; }
+    /// The flat grid indices (B,K) of the encoded tokens from the last forward (host memory).
+    const std::int64_t* token_indices() const {
+      if constexpr (Backend::space == MemorySpace::host) return idx_; else return idx_host_.data();
+    }
+    /// The same indices in the backend's memory space (what the backend's primitives read).
+    const std::int64_t* token_indices_backend() const { return idx_; }
     /// The block indices whose outputs this State keeps (make_state(…, layers)), in the order given.
     const std::vector<int>& layers() const { return layers_; }
 
@@ -317,6 +337,9 @@ class VitEncoder {
     nn::BlockWorkspace<T> ws_{};
     T* dres_ = nullptr;   // (B·K, D)
     T* dcols_ = nullptr;  // (B·K, C·t·p·p)
+    // Host mirrors of host-made data on a device backend (unused on a host backend).
+    std::vector<std::int64_t> idx_host_;  // (B,K)
+    std::vector<T> rope_host_;            // cos then sin, (B·K, 3s) each
   };
 
   /// Plans and allocates the activations for `batch` clips of geometry `g`, encoding all N tokens.
@@ -410,7 +433,10 @@ class VitEncoder {
     b.bind(s.arena_);
     if constexpr (!uses_rope) {
       const auto table = Pos::template table<T>(D, gr);
-      std::memcpy(s.pos_, table.data(), table.size() * sizeof(T));
+      if constexpr (Backend::space == MemorySpace::host)
+        std::memcpy(s.pos_, table.data(), table.size() * sizeof(T));
+      else
+        Backend::template copy<T>(table.data(), s.pos_, static_cast<index_t>(table.size()));  // host → device
     }
     (void)N;
     return s;
@@ -433,12 +459,19 @@ class VitEncoder {
       Backend::template add_row_vector<T>(s.x_[0], P + (is_image(s.geom_) ? img_mod_embed_ : video_mod_embed_), M, D);
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) {
-      nn::rope_tables<T>(s.idx_, M, s.grid_, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid, s.rope_cos_,
-                         s.rope_sin_);
-      rope = {s.rope_cos_, s.rope_sin_, 3 * nn::rope_axis_channels(cfg_.head_dim())};
+      const index_t rot = 3 * nn::rope_axis_channels(cfg_.head_dim());
+      T* cos = host_side(s.rope_cos_, s.rope_host_, 2 * M * rot);
+      T* sin = host_side(s.rope_sin_, s.rope_host_, 2 * M * rot, M * rot);
+      nn::rope_tables<T>(s.token_indices(), M, s.grid_, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid, cos, sin);
+      to_backend(cos, s.rope_cos_, M * rot);
+      to_backend(sin, s.rope_sin_, M * rot);
+      rope = {s.rope_cos_, s.rope_sin_, rot};
     } else {
-      for (index_t r = 0; r < M; ++r)
-        Backend::template axpy<T>(T(1), s.pos_ + s.idx_[r] * D, s.x_[0] + r * D, D);
+      // x0[b,k] += pos[idx[b,k]]: gather the rows of the (N, D) table into x_[1] (free until block 0
+      // writes it), then one add — the same sums as a per-row axpy with α = 1, in two launches.
+      for (index_t b = 0; b < B; ++b)
+        Backend::template gather_rows<T>(s.pos_, s.idx_ + b * K, s.x_[1] + b * K * D, 1, N, K, D);
+      Backend::template add<T>(s.x_[0], s.x_[1], s.x_[0], M * D);
     }
     (void)N;
     const bool train = s.mode_ == Mode::training;
@@ -562,13 +595,34 @@ class VitEncoder {
     if (!clip.is_contiguous()) throw ShapeError("jepa: the input clip must be contiguous (row-major B,C,F,H,W)");
   }
 
+  /// Where host-made data is written: the arena itself on a host backend; on a device backend the
+  /// host mirror (resized to n elements), starting at element `at`.
+  template <class U>
+  static U* host_side(U* arena_ptr, std::vector<U>& mirror, index_t n, index_t at = 0) {
+    if constexpr (Backend::space == MemorySpace::host) {
+      (void)mirror, (void)n, (void)at;
+      return arena_ptr;
+    } else {
+      mirror.resize(static_cast<std::size_t>(n));
+      return mirror.data() + at;
+    }
+  }
+  /// Copies n host-made elements into the arena on a device backend (nothing to do on a host one).
+  template <class U>
+  static void to_backend(const U* host, U* arena_ptr, index_t n) {
+    if constexpr (Backend::space != MemorySpace::host) Backend::template copy<U>(host, arena_ptr, n);
+    else (void)host, (void)arena_ptr, (void)n;
+  }
+
   void set_indices(const std::int64_t* keep_idx, State& s) const {
     const index_t B = s.B_, K = s.K_, N = s.grid_.size();
+    std::int64_t* idx = host_side(s.idx_, s.idx_host_, B * K);
     if (!keep_idx) {
       if (K != N)
         throw ShapeError(jepa::detail::cat("jepa: this State encodes K = ", K, " of N = ", N,
                                            " tokens; pass the (B,K) token indices to keep"));
-      for (index_t b = 0; b < B; ++b) std::iota(s.idx_ + b * K, s.idx_ + (b + 1) * K, std::int64_t{0});
+      for (index_t b = 0; b < B; ++b) std::iota(idx + b * K, idx + (b + 1) * K, std::int64_t{0});
+      to_backend(idx, s.idx_, B * K);
       return;
     }
     std::vector<std::uint8_t> seen(static_cast<std::size_t>(N));
@@ -582,9 +636,10 @@ class VitEncoder {
         if (seen[static_cast<std::size_t>(n)]++)
           throw IndexError(jepa::detail::cat("jepa: token index ", n, " appears twice in row ", b,
                                              " of the kept-token indices; each token may be kept once"));
-        s.idx_[b * K + k] = n;
+        idx[b * K + k] = n;
       }
     }
+    to_backend(idx, s.idx_, B * K);
   }
 
   VitConfig cfg_;

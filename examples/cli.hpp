@@ -1,0 +1,93 @@
+// examples/cli.hpp — the command-line reading every example shares.
+//
+//   for (examples::Args args(argc, argv); args.next();) {
+//     if (args.is("--out")) o.out = args.value();
+//     else if (args.is("--steps")) o.steps = args.count();
+//     else if (args.is("--lr")) o.lr = args.number();
+//     else args.unknown();
+//   }
+//
+// Values are parsed strictly (the whole text must be the number; counts must be >= 0), and every
+// mistake is a jepa::ConfigError naming the option and what it accepts, so `main` reports it in one
+// line instead of std::stod's "stod".
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "jepa/core/error.hpp"
+
+namespace jepa::examples {
+
+class Args {
+ public:
+  Args(int argc, char** argv) : argv_(argv + 1, argv + (argc > 0 ? argc : 1)) {}
+
+  /// Moves to the next argument; false when there is none left.
+  bool next() { return ++i_ < argv_.size(); }
+  /// The current argument (an option such as "--steps", or a positional input).
+  const std::string& flag() const { return argv_[i_]; }
+  bool is(const char* name) const { return flag() == name; }
+  bool is_option() const { return !flag().empty() && flag()[0] == '-'; }
+
+  /// The value that follows the current option (consumed).
+  std::string value() {
+    if (i_ + 1 >= argv_.size()) throw ConfigError(jepa::detail::cat("jepa: option ", flag(), " needs a value (see --help)"));
+    option_ = flag();
+    return argv_[++i_];
+  }
+  /// The value as a real number.
+  double number() {
+    const std::string v = value();
+    try {
+      std::size_t pos = 0;
+      const double d = std::stod(v, &pos);
+      if (pos == v.size()) return d;
+    } catch (const std::exception&) {
+    }
+    throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is not a number"));
+  }
+  /// The value as an integer (any sign).
+  long long integer() { return parse_integer(value()); }
+  /// The value as a count: an integer >= 0.
+  std::uint64_t count() {
+    const std::string v = value();
+    const long long n = parse_integer(v);
+    if (n < 0) throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' must be >= 0"));
+    return static_cast<std::uint64_t>(n);
+  }
+  /// A comma-separated list of integers ("1,2,3"); empty items are skipped.
+  std::vector<long long> integer_list() {
+    const std::string v = value();
+    std::vector<long long> out;
+    for (std::size_t s = 0; s <= v.size();) {
+      const std::size_t e = std::min(v.find(',', s), v.size());
+      if (e > s) out.push_back(parse_integer(v.substr(s, e - s)));
+      s = e + 1;
+    }
+    return out;
+  }
+  /// Throws for the current argument: an option nobody recognised.
+  [[noreturn]] void unknown() const {
+    throw ConfigError(jepa::detail::cat("jepa: unknown option '", flag(), "' (see --help)"));
+  }
+
+ private:
+  long long parse_integer(const std::string& v) const {
+    try {
+      std::size_t pos = 0;
+      const long long n = std::stoll(v, &pos);
+      if (pos == v.size()) return n;
+    } catch (const std::exception&) {
+    }
+    throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is not an integer"));
+  }
+
+  std::vector<std::string> argv_;
+  std::size_t i_ = static_cast<std::size_t>(-1);
+  std::string option_;
+};
+
+}  // namespace jepa::examples
