@@ -246,3 +246,86 @@ void encoder_forward_backward(const EncoderSpec& s, const double* params, const 
 }
 
 }  // namespace jepa::test::cpu_ref
+
+// ---- the JEPA predictor ----
+#include "jepa/models/predictor.hpp"
+
+namespace jepa::test::cpu_ref {
+
+namespace {
+template <class T>
+using PredRopeTiled = models::Predictor<2, models::RopeTiled, 1, T, Cpu>;
+template <class T>
+using PredSinCos = models::Predictor<1, models::SinCos3d<true>, 1, T, Cpu>;
+template <class T>
+using PredRope2Level = models::Predictor<2, models::RopeInterleaved, 2, T, Cpu>;
+
+models::PredictorConfig predictor_config(const PredictorSpec& s) {
+  models::PredictorConfig c;
+  c.encoder_dim = s.encoder_dim;
+  c.pred_dim = s.pred_dim;
+  c.num_heads = s.heads;
+  c.mlp_hidden = s.mlp_hidden;
+  c.num_mask_tokens = 2;
+  if (s.kind == PredictorKind::rope_2level) {
+    c.modality_embedding = true;
+    c.predict_context = true;
+    c.rope_interp_grid = 4;
+  }
+  return c;
+}
+template <class T, class F>
+void with_predictor(PredictorKind kind, F&& f) {
+  switch (kind) {
+    case PredictorKind::rope_tiled: f(static_cast<PredRopeTiled<T>*>(nullptr)); break;
+    case PredictorKind::sincos: f(static_cast<PredSinCos<T>*>(nullptr)); break;
+    case PredictorKind::rope_2level: f(static_cast<PredRope2Level<T>*>(nullptr)); break;
+  }
+}
+template <class T>
+void run_predictor(const PredictorSpec& s, const T* params, const T* z, const std::int64_t* ctx, const std::int64_t* tgt,
+                   const T* d_target, const T* d_context, T* out_t, T* out_c, T* G, T* dz) {
+  with_predictor<T>(s.kind, [&](auto* tag) {
+    using Pred = std::remove_pointer_t<decltype(tag)>;
+    const Pred pred(predictor_config(s));
+    auto st = pred.make_state(models::Mode::training, s.B, s.Kc + 2, s.Kt + 3, nn::TokenGrid{s.t, s.h, s.w});
+    st.set_lengths(s.Kc, s.Kt);
+    pred.forward(params, z, ctx, tgt, st, s.mask_index, s.image ? models::Modality::image : models::Modality::video);
+    const auto ot = pred.target_output(st);
+    std::copy(ot.data(), ot.data() + ot.numel(), out_t);
+    if (pred.config().predict_context) {
+      const auto oc = pred.context_output(st);
+      std::copy(oc.data(), oc.data() + oc.numel(), out_c);
+    }
+    pred.backward(params, G, st, d_target, d_context, dz);
+  });
+}
+}  // namespace
+
+std::size_t predictor_param_numel(const PredictorSpec& s) {
+  std::size_t n = 0;
+  with_predictor<float>(s.kind, [&](auto* tag) { n = std::remove_pointer_t<decltype(tag)>(predictor_config(s)).layout().numel(); });
+  return n;
+}
+std::int64_t predictor_input_dim(const PredictorSpec& s) {
+  std::int64_t n = 0;
+  with_predictor<float>(s.kind, [&](auto* tag) { n = std::remove_pointer_t<decltype(tag)>(predictor_config(s)).input_dim(); });
+  return n;
+}
+std::int64_t predictor_output_dim(const PredictorSpec& s) {
+  std::int64_t n = 0;
+  with_predictor<float>(s.kind, [&](auto* tag) { n = std::remove_pointer_t<decltype(tag)>(predictor_config(s)).output_width(); });
+  return n;
+}
+void predictor_forward_backward(const PredictorSpec& s, const float* params, const float* z, const std::int64_t* ctx,
+                                const std::int64_t* tgt, const float* d_target, const float* d_context, float* out_t,
+                                float* out_c, float* G, float* dz) {
+  run_predictor<float>(s, params, z, ctx, tgt, d_target, d_context, out_t, out_c, G, dz);
+}
+void predictor_forward_backward(const PredictorSpec& s, const double* params, const double* z, const std::int64_t* ctx,
+                                const std::int64_t* tgt, const double* d_target, const double* d_context, double* out_t,
+                                double* out_c, double* G, double* dz) {
+  run_predictor<double>(s, params, z, ctx, tgt, d_target, d_context, out_t, out_c, G, dz);
+}
+
+}  // namespace jepa::test::cpu_ref

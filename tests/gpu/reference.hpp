@@ -115,3 +115,39 @@ void encoder_forward_backward(const EncoderSpec& s, const double* params, const 
                               double* dclip);
 
 }  // namespace jepa::test::cpu_ref
+
+// ---- backend::Cuda parity: the JEPA predictor (models::Predictor on backend::Cpu) ----
+namespace jepa::test::cpu_ref {
+
+/// The predictor instantiations test_cuda_backend.cu runs on both backends (type lists and configs
+/// written out identically on both sides; encoder_dim E, pred_dim Dp, heads, mlp_hidden from the spec,
+/// num_mask_tokens 2):
+///   rope_tiled:  Predictor<2, RopeTiled, 1>
+///   sincos:      Predictor<1, SinCos3d<true>, 1>
+///   rope_2level: Predictor<2, RopeInterleaved, 2> with modality embeddings, predict_context and
+///                rope_interp_grid 4 (the V-JEPA 2.1 shape of the predictor)
+enum class PredictorKind { rope_tiled, sincos, rope_2level };
+struct PredictorSpec {
+  PredictorKind kind = PredictorKind::rope_tiled;
+  std::int64_t B = 2, Kc = 13, Kt = 9;   // lengths used; the State is planned for Kc + 2, Kt + 3
+  std::int64_t t = 2, h = 4, w = 6;      // token grid
+  std::int64_t encoder_dim = 48, pred_dim = 64, heads = 2, mlp_hidden = 96;
+  std::int64_t mask_index = 1;
+  bool image = false;        // Modality::image (selects img_mod_embed) instead of video
+  bool use_context = false;  // pass d_context (rope_2level only)
+};
+std::size_t predictor_param_numel(const PredictorSpec& s);
+/// Input width L·E and output width L·E of the spec's predictor.
+std::int64_t predictor_input_dim(const PredictorSpec& s);
+std::int64_t predictor_output_dim(const PredictorSpec& s);
+/// Forward then backward (Mode::training). z (B,Kc,L·E); ctx (B,Kc), tgt (B,Kt) host indices;
+/// d_target (B,Kt,W), d_context (B,Kc,W) or null. Writes out_t (B,Kt,W), out_c (B,Kc,W) (when the
+/// predictor predicts the context, else untouched), dz (B,Kc,L·E); G += ∂L/∂θ.
+void predictor_forward_backward(const PredictorSpec& s, const float* params, const float* z, const std::int64_t* ctx,
+                                const std::int64_t* tgt, const float* d_target, const float* d_context, float* out_t,
+                                float* out_c, float* G, float* dz);
+void predictor_forward_backward(const PredictorSpec& s, const double* params, const double* z, const std::int64_t* ctx,
+                                const std::int64_t* tgt, const double* d_target, const double* d_context, double* out_t,
+                                double* out_c, double* G, double* dz);
+
+}  // namespace jepa::test::cpu_ref

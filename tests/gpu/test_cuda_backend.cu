@@ -640,3 +640,133 @@ BOOST_AUTO_TEST_CASE(vit_encoder_interleaved_rope_hierarchical_taps_matches_cpu)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------------
+// The JEPA predictor: models::Predictor on backend::Cuda against the same template on backend::Cpu.
+// Parameters, context features z, the context/target indices (host memory, as on the CPU) and the
+// output gradients are identical; the State is planned above the lengths used (set_lengths), so the
+// index tables are laid out at lengths below capacity. Checked: the target (and context) predictions,
+// ∂L/∂z and the parameter-gradient increments (mask token and modality embedding included), with the
+// thresholds of the encoder case.
+// ---------------------------------------------------------------------------------------------------
+#include "jepa/models/predictor.hpp"
+
+namespace {
+using GpuPredRopeTiled = models::Predictor<2, models::RopeTiled, 1, float, Cuda>;
+using GpuPredSinCos = models::Predictor<1, models::SinCos3d<true>, 1, float, Cuda>;
+using GpuPredRope2Level = models::Predictor<2, models::RopeInterleaved, 2, float, Cuda>;
+
+template <class Pred>
+EncoderErrors run_predictor_parity(const ref::PredictorSpec& s, std::uint64_t seed) {
+  models::PredictorConfig cfg;  // as reference.cpp's predictor_config
+  cfg.encoder_dim = s.encoder_dim;
+  cfg.pred_dim = s.pred_dim;
+  cfg.num_heads = s.heads;
+  cfg.mlp_hidden = s.mlp_hidden;
+  cfg.num_mask_tokens = 2;
+  if (s.kind == ref::PredictorKind::rope_2level) {
+    cfg.modality_embedding = true;
+    cfg.predict_context = true;
+    cfg.rope_interp_grid = 4;
+  }
+  const Pred pred(cfg);
+  BOOST_REQUIRE_EQUAL(pred.layout().numel(), ref::predictor_param_numel(s));
+  BOOST_REQUIRE_EQUAL(pred.input_dim(), ref::predictor_input_dim(s));
+  BOOST_REQUIRE_EQUAL(pred.output_width(), ref::predictor_output_dim(s));
+  const jepa::nn::TokenGrid grid{s.t, s.h, s.w};
+  const index_t N = grid.size(), B = s.B, Kc = s.Kc, Kt = s.Kt, Din = pred.input_dim(), W = pred.output_width();
+  const bool ctx_out = cfg.predict_context;
+
+  jepa::nn::ParameterSet<float> P(pred.layout());
+  P.init(seed);
+  std::vector<float> params(P.data(), P.data() + P.numel());
+  const auto jitter = random<float>(params.size(), seed + 1, 0.05);  // mask tokens start at zero: move them
+  for (std::size_t i = 0; i < params.size(); ++i) params[i] += jitter[i];
+  const auto G0 = random<float>(params.size(), seed + 2, 0.1);
+  // Disjoint context and target indices per row: the first Kc + Kt of a random permutation.
+  const auto perm = random_indices(B, N, Kc + Kt, seed + 3);
+  std::vector<std::int64_t> ctx(static_cast<std::size_t>(B * Kc)), tgt(static_cast<std::size_t>(B * Kt));
+  for (index_t b = 0; b < B; ++b) {
+    std::copy(perm.begin() + b * (Kc + Kt), perm.begin() + b * (Kc + Kt) + Kc, ctx.begin() + b * Kc);
+    std::copy(perm.begin() + b * (Kc + Kt) + Kc, perm.begin() + (b + 1) * (Kc + Kt), tgt.begin() + b * Kt);
+  }
+  const std::size_t nz = static_cast<std::size_t>(B * Kc * Din), nt = static_cast<std::size_t>(B * Kt * W),
+                    nc = static_cast<std::size_t>(B * Kc * W);
+  const auto z = random<float>(nz, seed + 4);
+  const auto dt = random<float>(nt, seed + 5);
+  const auto dc = random<float>(nc, seed + 6);
+  const bool use_ctx = ctx_out && s.use_context;
+
+  // GPU run.
+  auto dP = up(params), dG = up(G0), dZ = up(z), dDt = up(dt), dDc = up(dc), dDz = poisoned(nz);
+  std::vector<double> gout;
+  {
+    OnStream on;
+    auto st = pred.make_state(models::Mode::training, B, Kc + 2, Kt + 3, grid);  // on the running stream
+    st.set_lengths(Kc, Kt);
+    pred.forward(dP.data(), dZ.data(), ctx.data(), tgt.data(), st, s.mask_index,
+                 s.image ? models::Modality::image : models::Modality::video);
+    gout = down(pred.target_output(st).data(), nt);
+    if (ctx_out) {
+      const auto oc = down(pred.context_output(st).data(), nc);
+      gout.insert(gout.end(), oc.begin(), oc.end());
+    }
+    pred.backward(dP.data(), dG.data(), st, dDt.data(), use_ctx ? dDc.data() : nullptr, dDz.data());
+    Cuda::synchronize();
+  }
+  const auto gG = to_double(cuda::to_host(dG.data(), params.size()));
+  const auto gdz = to_double(cuda::to_host(dDz.data(), nz));
+  BOOST_TEST(all_finite(gout));
+  BOOST_TEST(all_finite(gG));
+  BOOST_TEST(all_finite(gdz));
+
+  // CPU fp32 and double runs of the same template.
+  const std::size_t nout = nt + (ctx_out ? nc : 0);
+  std::vector<float> cout(nout), cG = G0, cdz(nz);
+  ref::predictor_forward_backward(s, params.data(), z.data(), ctx.data(), tgt.data(), dt.data(),
+                                  use_ctx ? dc.data() : nullptr, cout.data(), cout.data() + nt, cG.data(), cdz.data());
+  std::vector<double> out64(nout), G64 = to_double(G0), dz64(nz);
+  const auto dc64 = to_double(dc);
+  ref::predictor_forward_backward(s, to_double(params).data(), to_double(z).data(), ctx.data(), tgt.data(),
+                                  to_double(dt).data(), use_ctx ? dc64.data() : nullptr, out64.data(),
+                                  out64.data() + nt, G64.data(), dz64.data());
+  auto minus = [](std::vector<double> a, const std::vector<double>& b) {
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] -= b[i];
+    return a;
+  };
+  const auto G0d = to_double(G0);
+  const auto inc_gpu = minus(gG, G0d), inc_cpu = minus(to_double(cG), G0d), inc_64 = minus(G64, G0d);
+  const auto coutd = to_double(cout), cdzd = to_double(cdz);
+  return {rel_error(gout, coutd),  rel_error(gdz, cdzd),  rel_error(inc_gpu, inc_cpu),
+          rel_error(gout, out64),  rel_error(gdz, dz64),  rel_error(inc_gpu, inc_64),
+          rel_error(coutd, out64), rel_error(cdzd, dz64), rel_error(inc_cpu, inc_64)};
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cuda_backend_predictor)
+
+BOOST_AUTO_TEST_CASE(predictor_tiled_rope_matches_cpu) {
+  ref::PredictorSpec s;
+  s.kind = ref::PredictorKind::rope_tiled;
+  check_encoder(run_predictor_parity<GpuPredRopeTiled>(s, 700));  // (dclip reads ∂L/∂z here)
+}
+
+BOOST_AUTO_TEST_CASE(predictor_sincos_matches_cpu) {
+  ref::PredictorSpec s;
+  s.kind = ref::PredictorKind::sincos;
+  s.B = 3, s.Kc = 10, s.Kt = 7, s.mask_index = 0;
+  check_encoder(run_predictor_parity<GpuPredSinCos>(s, 710));
+}
+
+BOOST_AUTO_TEST_CASE(predictor_two_levels_context_output_matches_cpu) {
+  for (bool use_context : {true, false}) {
+    ref::PredictorSpec s;
+    s.kind = ref::PredictorKind::rope_2level;
+    s.image = use_context;  // exercise both modality embeddings
+    s.use_context = use_context;
+    BOOST_TEST_MESSAGE("d_context " << use_context);
+    check_encoder(run_predictor_parity<GpuPredRope2Level>(s, 720 + use_context));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

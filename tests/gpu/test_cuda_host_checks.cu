@@ -328,3 +328,81 @@ BOOST_AUTO_TEST_CASE(attention_launchers_check_arguments_before_any_cuda_call) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- device masks (masks.cuh): argument checks before any launch ----
+#include "jepa/backend/cuda/masks.cuh"
+
+BOOST_AUTO_TEST_SUITE(cuda_masks_host_checks)
+
+BOOST_AUTO_TEST_CASE(multiblock3d_sample_validates_like_the_cpu_policy) {
+  const auto policy = jepa::masking::Multiblock3d::vjepa();
+  const jepa::nn::TokenGrid grid{4, 6, 10};
+  const cuda::Multiblock3dBuffers none{};
+  // Batch range, generator and grid: the CPU policy's own checks and wording.
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, 0, 0, 0, none, nullptr); },
+                                           {"batch = 0 is invalid for Multiblock3d"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, -1, 4, 0, none, nullptr); },
+                                           {"cuda::multiblock3d_sample", "first (row) = -1"}));
+  BOOST_TEST(throws_with<jepa::IndexError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, 0, 4, 2, none, nullptr); },
+                                           {"Multiblock3d generator = 2"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::multiblock3d_sample(policy, jepa::nn::TokenGrid{0, 6, 10}, 1, 2, 0, 4, 0, none, nullptr); },
+      {"TokenGrid = 0x6x10 is invalid for Multiblock3d"}));
+  // A block that covers the whole grid cannot be drawn (ConfigError, as sample() throws).
+  jepa::masking::BlockGenerator all{};
+  all.num_blocks = 1;
+  all.spatial_scale = {1.0, 1.0};
+  all.aspect = {1.0, 1.0};
+  const jepa::masking::Multiblock3d full({all});
+  BOOST_TEST(throws_with<jepa::ConfigError>(
+      [&] { cuda::multiblock3d_sample(full, jepa::nn::TokenGrid{2, 4, 4}, 1, 2, 0, 4, 0, none, nullptr); },
+      {"leave no context token"}));
+  // Null device buffers (checked after the policy's checks).
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, 0, 4, 0, none, nullptr); },
+                                           {"cuda::multiblock3d_sample: `masked` is a null pointer"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- device losses (losses.cuh): argument checks before any launch ----
+#include "jepa/backend/cuda/losses.cuh"
+
+BOOST_AUTO_TEST_SUITE(cuda_losses_host_checks)
+
+BOOST_AUTO_TEST_CASE(level_loss_and_distance_weights_validate_their_arguments) {
+  // Fake (never dereferenced) device pointers: every check fires before a launch.
+  const float* pred = reinterpret_cast<const float*>(std::uintptr_t{256});
+  const std::int64_t* idx = reinterpret_cast<const std::int64_t*>(std::uintptr_t{512});
+  double* rows = reinterpret_cast<double*>(std::uintptr_t{1024});
+  double* res = reinterpret_cast<double*>(std::uintptr_t{2048});
+  int* bad = reinterpret_cast<int*>(std::uintptr_t{4096});
+  const float* tg[2] = {pred, nullptr};
+  const double w[2] = {0.5, 0.5};
+  const jepa::losses::L1 l1;
+  const std::size_t ws = cuda::level_loss_workspace_bytes(2, 3);
+  BOOST_TEST(ws == 6 * sizeof(double));
+  auto call = [&](jepa::index_t B, jepa::index_t L, const float* p, const float* const* t, double* r, std::size_t rb) {
+    cuda::level_loss(l1, p, B, 3, L, 8, t, w, 10, idx, static_cast<const float*>(nullptr), 1.0,
+                     static_cast<float*>(nullptr), r, rb, res, bad, nullptr);
+  };
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { call(0, 1, pred, tg, rows, ws); },
+                                           {"cuda::level_loss: B (batch) = 0 is invalid"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { call(2, 9, pred, tg, rows, ws); },
+                                           {"cuda::level_loss: L (levels) = 9 is invalid: at most 8"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { call(2, 1, nullptr, tg, rows, ws); }, {"`pred` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { call(2, 1, pred, tg, rows, ws - 1); },
+                                           {"rows workspace of 47 bytes is too small", "level_loss_workspace_bytes = 48"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { call(2, 2, pred, tg, rows, ws); }, {"`targets[1]` is a null pointer"}));
+  float* wt = reinterpret_cast<float*>(std::uintptr_t{8192});
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::context_distance_weights(idx, 4, idx, 0, 2, jepa::nn::TokenGrid{2, 4, 4}, wt, bad, nullptr); },
+      {"at least one target token"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::context_distance_weights(idx, 4, idx, 3, 2, jepa::nn::TokenGrid{2, 0, 4}, wt, bad, nullptr); },
+      {"TokenGrid = 2x0x4 is invalid"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>(
+      [&] { cuda::context_distance_weights(idx, 4, idx, 3, 2, jepa::nn::TokenGrid{2, 4, 4}, wt, nullptr, nullptr); },
+      {"`bad` is a null pointer"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -50,7 +50,7 @@ struct MaskBatch {
 /// every step has its own independent stream. sample = kBatchSample is the per-batch stream
 /// (block sizes).
 inline constexpr std::uint64_t kBatchSample = 0xFFFFF;
-inline Rng mask_rng(std::uint64_t seed, std::uint64_t step, std::uint64_t sample, std::uint64_t generator) {
+JEPA_HOST_DEVICE inline Rng mask_rng(std::uint64_t seed, std::uint64_t step, std::uint64_t sample, std::uint64_t generator) {
   return Rng(seed, (step << 24) | ((sample & 0xFFFFF) << 4) | (generator & 0xF));
 }
 

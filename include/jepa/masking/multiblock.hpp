@@ -93,6 +93,34 @@ inline void check_sample(std::uint64_t sample, const char* policy) {
                                        kBatchSample, " (the per-batch stream)"));
 }
 
+/// One attempt of the 3-D multi-block draw (Multiblock3d, below), shared by the CPU and the CUDA
+/// kernel of jepa/backend/cuda/masks.cuh so both draw literally the same masks: masked (T·H·W bytes)
+/// becomes the union of num_blocks boxes of size s — per box, from r in this order, top ~ U{0 … H−h},
+/// left ~ U{0 … W−w}, start ~ U{0 … T−t} — plus every time step >= t_keep. Writes the boxes to
+/// `blocks` when it is not null. Returns true when a context token (a 0 byte) remains.
+JEPA_HOST_DEVICE inline bool multiblock3d_attempt(std::uint8_t* masked, index_t T, index_t H, index_t W,
+                                                  const BlockSize& s, int num_blocks, index_t t_keep, Rng& r,
+                                                  Block* blocks) {
+  const index_t HW = H * W, N = T * HW;
+  for (index_t n = 0; n < N; ++n) masked[n] = 0;
+  for (int i = 0; i < num_blocks; ++i) {
+    Block b;
+    b.size = s;
+    b.top = r.uniform_int(static_cast<std::uint32_t>(H - s.h + 1));
+    b.left = r.uniform_int(static_cast<std::uint32_t>(W - s.w + 1));
+    b.start = r.uniform_int(static_cast<std::uint32_t>(T - s.t + 1));
+    for (index_t t = b.start; t < b.start + s.t; ++t)
+      for (index_t y = b.top; y < b.top + s.h; ++y)
+        for (index_t x = b.left; x < b.left + s.w; ++x) masked[t * HW + y * W + x] = 1;
+    if (blocks) blocks[i] = b;
+  }
+  if (t_keep < T)
+    for (index_t n = t_keep * HW; n < N; ++n) masked[n] = 1;
+  for (index_t n = 0; n < N; ++n)
+    if (!masked[n]) return true;
+  return false;
+}
+
 /// The batch rule with explicit lengths: row b keeps the first Kc context and Kt target indices.
 inline MaskBatch pack(const std::vector<MaskPair>& pairs, index_t Kc, index_t Kt) {
   MaskBatch mb;
@@ -457,6 +485,19 @@ class Multiblock3d {
     return block_size(grid, g.temporal_scale.at(ut), g.spatial_scale.at(us), g.aspect.at(ua));
   }
 
+  /// Generator g's block size for the batch at (seed, step), after the checks sample() makes (throws
+  /// ConfigError for a size that cannot be drawn): what a device draw (backend/cuda/masks.cuh) takes.
+  BlockSize checked_block_size(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step, int generator) const {
+    detail::check_grid(grid, "Multiblock3d");
+    const BlockSize s = batch_block_size(grid, seed, step, generator);
+    check_size(grid, s, generator);
+    return s;
+  }
+  /// The time steps [0, t_keep) that may hold context for generator g (max_temporal_keep).
+  index_t temporal_keep(const TokenGrid& grid, int generator) const {
+    return std::max<index_t>(1, static_cast<index_t>(static_cast<double>(grid.t) * gen(generator).max_temporal_keep));
+  }
+
   /// The blocks and untruncated pair of sample `sample` for generator g (independent of the batch size).
   Multiblock3dDraw sample_blocks(const TokenGrid& grid, std::uint64_t seed, std::uint64_t step, std::uint64_t sample,
                                  int generator) const {
@@ -547,8 +588,8 @@ class Multiblock3d {
 
   Multiblock3dDraw draw(const TokenGrid& grid, const BlockSize& s, int gi, Rng& r) const {
     const BlockGenerator& g = g_[static_cast<std::size_t>(gi)];
-    const index_t T = grid.t, H = grid.h, W = grid.w, HW = H * W, N = grid.size();
-    const index_t t_keep = std::max<index_t>(1, static_cast<index_t>(static_cast<double>(T) * g.max_temporal_keep));
+    const index_t T = grid.t, H = grid.h, W = grid.w, N = grid.size();
+    const index_t t_keep = temporal_keep(grid, gi);
     Multiblock3dDraw d;
     d.blocks.resize(static_cast<std::size_t>(g.num_blocks));
     std::vector<std::uint8_t> masked(static_cast<std::size_t>(N));
@@ -559,18 +600,7 @@ class Multiblock3d {
                    jepa::detail::cat("the blocks cover the whole ", detail::grid_string(grid),
                                      " token grid (no context token left after ", kMaxRedraws,
                                      " redraws); use fewer or smaller blocks or a larger grid"));
-      std::fill(masked.begin(), masked.end(), 0);
-      for (Block& b : d.blocks) {
-        b.size = s;
-        b.top = r.uniform_int(static_cast<std::uint32_t>(H - s.h + 1));
-        b.left = r.uniform_int(static_cast<std::uint32_t>(W - s.w + 1));
-        b.start = r.uniform_int(static_cast<std::uint32_t>(T - s.t + 1));
-        for (index_t t = b.start; t < b.start + s.t; ++t)
-          for (index_t y = b.top; y < b.top + s.h; ++y)
-            std::fill_n(masked.begin() + (t * HW + y * W + b.left), s.w, std::uint8_t{1});
-      }
-      if (t_keep < T) std::fill(masked.begin() + t_keep * HW, masked.end(), std::uint8_t{1});
-      if (std::find(masked.begin(), masked.end(), std::uint8_t{0}) != masked.end()) break;
+      if (detail::multiblock3d_attempt(masked.data(), T, H, W, s, g.num_blocks, t_keep, r, d.blocks.data())) break;
     }
     for (index_t n = 0; n < N; ++n) (masked[static_cast<std::size_t>(n)] ? d.pair.target : d.pair.context).push_back(n);
     return d;

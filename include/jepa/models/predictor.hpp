@@ -16,6 +16,20 @@
 // depend on the order. I-JEPA does not sort — with full attention the result is identical.
 //
 // Accumulation contract: parameter gradients accumulate; d_z is overwritten.
+//
+// Memory spaces (as VitEncoder): P, G, z, d_target, d_context, d_z and every State buffer live in
+// Backend::space (device memory for backend::Cuda); ctx_idx and tgt_idx are host arrays (validated and
+// sorted on the host). Everything made on the host — the index tables below and the RoPE / sin-cos
+// tables — is written straight into the State's arena on a host backend, and built in a host mirror
+// then uploaded with one Backend::copy per table on a device backend (enqueued on the backend's
+// current stream: plan and run a State on one stream). Every row movement is a gather_rows (an exact
+// row copy), so there is no per-row host loop over device memory:
+//   x0      = gather([xc ; mask_token], assemble)       (B·S rows from B·Kc + 1)
+//   x0     += gather(pos, sorted)                      sin-cos policies (one add: x + 1·p = x + p)
+//   sel_t   = gather_b(y, slot_t),  sel_c = gather_b(y, slot_c)     per row b, positions in [0, S)
+//   d_y     = gather([d_sel_t ; d_sel_c], dy_src)      (d_sel_c zeroed when there is no d_context)
+//   d_xc    = gather_b(dres, slot_c)
+//   g_mtok += Σ_rows gather_b(dres, slot_t)            rows summed in (b, k) order, as a per-row axpy
 #pragma once
 
 #include <algorithm>
@@ -23,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "jepa/backend/host_staging.hpp"
 #include "jepa/models/vit_encoder.hpp"
 #include "jepa/nn/grad_ready.hpp"
 
@@ -75,6 +90,7 @@ class Predictor {
   static constexpr int levels = Levels;
   static constexpr bool uses_rope = Pos::rope;
   using value_type = T;
+  using backend_type = Backend;
 
   explicit Predictor(const PredictorConfig& cfg) : cfg_(cfg) {
     cfg_.validate(uses_rope);
@@ -144,11 +160,15 @@ class Predictor {
     const T* z_ = nullptr;                // the forward input (read again by backward: keep it alive)
     MemoryPlan plan_{MemoryCategory::activations};
     typename Backend::Arena arena_;
-    std::int64_t* sorted_idx_ = nullptr;  // (B,S) grid index of each sorted position
-    std::int64_t* slot_ = nullptr;        // (B,S) sorted position of source item k (context first)
+    // Index tables (4, B, S) at the current lengths (S = Kc + Kt; planned for the capacities):
+    //   [0] sorted  (B·S) grid index of each sorted position
+    //   [1] assemble(B·S) row of [xc ; mask token] at each sorted position (target → row B·Kc)
+    //   [2] slot    (B·Kt) then (B·Kc): sorted position in [0, S) of target k / context k of row b
+    //   [3] dy_src  (B·S) row of [d_sel_t ; d_sel_c] at each sorted position
+    std::int64_t* idx_ = nullptr;
     T* h0_ = nullptr;                     // (B·Kc, D) fusion pre-activation (Levels > 1)
     T* g0_ = nullptr;                     // (B·Kc, D) fusion GELU output
-    T* xc_ = nullptr;                     // (B·Kc, Dp)
+    T* xc_ = nullptr;                     // (B·Kc + 1, Dp): embedded context, then the mask token row
     T* rope_cos_ = nullptr;               // (B·S, rot)
     T* rope_sin_ = nullptr;
     T* pos_ = nullptr;                    // (N, Dp) sin-cos table
@@ -164,10 +184,18 @@ class Predictor {
     nn::BlockWorkspace<T> ws_{};
     T* dres_ = nullptr;                   // (B·S, Dp)
     T* d_y_ = nullptr;                    // (B·S, Dp)
-    T* d_sel_t_ = nullptr;                // (B·Kt, Dp)
-    T* d_sel_c_ = nullptr;                // (B·Kc, Dp)
+    T* d_sel_ = nullptr;                  // (B·Kt + B·Kc, Dp): d_sel_t, then d_sel_c
     T* d_xc_ = nullptr;                   // (B·Kc, Dp)
     T* d_g0_ = nullptr;                   // (B·Kc, D)
+    // Host mirrors of host-made data on a device backend (unused on a host backend).
+    std::vector<std::int64_t> idx_host_;  // the index tables, (4, B, S)
+    std::vector<T> rope_host_;            // cos then sin, (B·S, rot) each
+
+    const std::int64_t* sorted() const { return idx_; }
+    const std::int64_t* assemble() const { return idx_ + B_ * (Kc_ + Kt_); }
+    const std::int64_t* slot_t() const { return idx_ + 2 * B_ * (Kc_ + Kt_); }
+    const std::int64_t* slot_c() const { return slot_t() + B_ * Kt_; }
+    const std::int64_t* dy_src() const { return idx_ + 3 * B_ * (Kc_ + Kt_); }
   };
 
   /// Plans the activations for B rows of (up to) Kc context and Kt target tokens on token grid `grid`.
@@ -186,13 +214,12 @@ class Predictor {
     s.x_.assign(static_cast<std::size_t>(n_x), nullptr);
     s.caches_.assign(train ? Depth : 1, {});
     Binder<T> b(MemoryCategory::activations);
-    b.request_as(s.sorted_idx_, "predictor.sorted_idx", {B, S});
-    b.request_as(s.slot_, "predictor.slot", {B, S});
+    b.request_as(s.idx_, "predictor.indices", {4, B, S});
     if constexpr (Levels > 1) {
       b.request(s.h0_, "predictor_embed.0.out", {B * Kc, D});
       b.request(s.g0_, "predictor_embed.1.out", {B * Kc, D});
     }
-    b.request(s.xc_, "predictor_embed.out", {B * Kc, Dp});
+    b.request(s.xc_, "predictor_embed.out", {B * Kc + 1, Dp});
     if constexpr (uses_rope) {
       const index_t rot = 3 * nn::rope_axis_channels(Dp / cfg_.num_heads);
       b.request(s.rope_cos_, "predictor.rope.cos", {B * S, rot});
@@ -216,8 +243,7 @@ class Predictor {
       blocks_[0].plan_workspace(b, "predictor.workspace", B, S, s.ws_);
       b.request(s.dres_, "predictor.workspace.d_residual", {B * S, Dp});
       b.request(s.d_y_, "predictor.workspace.d_norm", {B * S, Dp});
-      b.request(s.d_sel_t_, "predictor.workspace.d_sel_target", {B * Kt, Dp});
-      if (cfg_.predict_context) b.request(s.d_sel_c_, "predictor.workspace.d_sel_context", {B * Kc, Dp});
+      b.request(s.d_sel_, "predictor.workspace.d_sel", {B * Kt + B * Kc, Dp});
       b.request(s.d_xc_, "predictor.workspace.d_embed", {B * Kc, Dp});
       if constexpr (Levels > 1) b.request(s.d_g0_, "predictor.workspace.d_fusion", {B * Kc, D});
     }
@@ -225,7 +251,10 @@ class Predictor {
     b.bind(s.arena_);
     if constexpr (!uses_rope) {
       const auto table = Pos::template table<T>(Dp, grid);
-      std::copy(table.begin(), table.end(), s.pos_);
+      if constexpr (Backend::space == MemorySpace::host)
+        std::copy(table.begin(), table.end(), s.pos_);
+      else
+        Backend::template copy<T>(table.data(), s.pos_, static_cast<index_t>(table.size()));  // host → device
     }
     return s;
   }
@@ -250,21 +279,26 @@ class Predictor {
     } else {
       embed0_.forward(P, z, B * Kc, s.xc_);
     }
-    // Assemble the sorted sequence: context rows from xc, target rows = the mask token.
+    // Assemble the sorted sequence: context rows from xc, target rows = the mask token (copied after
+    // xc's B·Kc rows, so one gather places every row: x0[r] = [xc ; mtok][assemble[r]]).
     T* x0 = s.x_[0];
     const T* mtok = P + mask_tokens_[static_cast<std::size_t>(mask_index)];
-    for (index_t b = 0; b < B; ++b) {
-      for (index_t k = 0; k < Kc; ++k)
-        Backend::template copy<T>(s.xc_ + (b * Kc + k) * Dp, x0 + (b * S + s.slot_[b * S + k]) * Dp, Dp);
-      for (index_t k = 0; k < Kt; ++k) Backend::template copy<T>(mtok, x0 + (b * S + s.slot_[b * S + Kc + k]) * Dp, Dp);
-    }
+    Backend::template copy<T>(mtok, s.xc_ + B * Kc * Dp, Dp);
+    Backend::template gather_rows<T>(s.xc_, s.assemble(), x0, 1, B * Kc + 1, M, Dp);
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) {
-      nn::rope_tables<T>(s.sorted_idx_, M, s.grid_, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid,
-                         s.rope_cos_, s.rope_sin_);
-      rope = {s.rope_cos_, s.rope_sin_, 3 * nn::rope_axis_channels(Dp / cfg_.num_heads)};
+      const index_t rot = 3 * nn::rope_axis_channels(Dp / cfg_.num_heads);
+      T* cos = backend::host_side<Backend>(s.rope_cos_, s.rope_host_, 2 * M * rot);
+      T* sin = backend::host_side<Backend>(s.rope_sin_, s.rope_host_, 2 * M * rot, M * rot);
+      nn::rope_tables<T>(host_indices(s), M, s.grid_, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid, cos, sin);
+      backend::to_backend<Backend>(cos, s.rope_cos_, M * rot);
+      backend::to_backend<Backend>(sin, s.rope_sin_, M * rot);
+      rope = {s.rope_cos_, s.rope_sin_, rot};
     } else {
-      for (index_t r = 0; r < M; ++r) Backend::template axpy<T>(T(1), s.pos_ + s.sorted_idx_[r] * Dp, x0 + r * Dp, Dp);
+      // x0[r] += pos[sorted[r]]: gather the table rows into x_[1] (free until block 0 writes it, in
+      // both modes), then one add — the same sums as a per-row axpy with α = 1.
+      Backend::template gather_rows<T>(s.pos_, s.sorted(), s.x_[1], 1, s.grid_.size(), M, Dp);
+      Backend::template add<T>(x0, s.x_[1], x0, M * Dp);
     }
     if (cfg_.modality_embedding)
       Backend::template add_row_vector<T>(x0, P + (modality == Modality::image ? img_mod_ : video_mod_), M, Dp);
@@ -274,13 +308,8 @@ class Predictor {
                                                    s.caches_[train ? l : 0], train ? s.x_[l + 1] : s.x_[(l + 1) % 2]);
     norm_.forward(P, train ? s.x_[Depth] : s.x_[Depth % 2], M, s.y_, s.y_mean_, s.y_rstd_);
     // Unsort: the target rows in It order (and context rows in Ic order), then project.
-    for (index_t b = 0; b < B; ++b) {
-      for (index_t k = 0; k < Kt; ++k)
-        Backend::template copy<T>(s.y_ + (b * S + s.slot_[b * S + Kc + k]) * Dp, s.sel_t_ + (b * Kt + k) * Dp, Dp);
-      if (cfg_.predict_context)
-        for (index_t k = 0; k < Kc; ++k)
-          Backend::template copy<T>(s.y_ + (b * S + s.slot_[b * S + k]) * Dp, s.sel_c_ + (b * Kc + k) * Dp, Dp);
-    }
+    Backend::template gather_rows<T>(s.y_, s.slot_t(), s.sel_t_, B, S, Kt, Dp);
+    if (cfg_.predict_context) Backend::template gather_rows<T>(s.y_, s.slot_c(), s.sel_c_, B, S, Kc, Dp);
     proj_.forward(P, s.sel_t_, B * Kt, s.out_t_);
     if (cfg_.predict_context) proj_ctx_.forward(P, s.sel_c_, B * Kc, s.out_c_);
   }
@@ -314,16 +343,13 @@ class Predictor {
     if (d_context && !cfg_.predict_context)
       throw ConfigError("jepa: d_context given, but this predictor has no context output");
     const index_t B = s.B_, Kc = s.Kc_, Kt = s.Kt_, S = Kc + Kt, Dp = cfg_.pred_dim, M = B * S;
-    proj_.backward(P, G, s.sel_t_, d_target, B * Kt, s.d_sel_t_);
-    if (d_context) proj_ctx_.backward(P, G, s.sel_c_, d_context, B * Kc, s.d_sel_c_);
-    Backend::template zero<T>(s.d_y_, M * Dp);
-    for (index_t b = 0; b < B; ++b) {
-      for (index_t k = 0; k < Kt; ++k)
-        Backend::template copy<T>(s.d_sel_t_ + (b * Kt + k) * Dp, s.d_y_ + (b * S + s.slot_[b * S + Kc + k]) * Dp, Dp);
-      if (d_context)
-        for (index_t k = 0; k < Kc; ++k)
-          Backend::template copy<T>(s.d_sel_c_ + (b * Kc + k) * Dp, s.d_y_ + (b * S + s.slot_[b * S + k]) * Dp, Dp);
-    }
+    // d_y (sorted order) = d_sel_t at the target positions, d_sel_c (or 0) at the context positions.
+    T* d_sel_t = s.d_sel_;
+    T* d_sel_c = s.d_sel_ + B * Kt * Dp;
+    proj_.backward(P, G, s.sel_t_, d_target, B * Kt, d_sel_t);
+    if (d_context) proj_ctx_.backward(P, G, s.sel_c_, d_context, B * Kc, d_sel_c);
+    else Backend::template zero<T>(d_sel_c, B * Kc * Dp);
+    Backend::template gather_rows<T>(s.d_sel_, s.dy_src(), s.d_y_, 1, B * (Kt + Kc), M, Dp);
     Backend::template zero<T>(s.dres_, M * Dp);
     norm_.backward(P, G, s.x_[Depth], s.y_mean_, s.y_rstd_, s.d_y_, M, s.dres_, true);
     if (ready) ready({at(block_first_[Depth]), layout_.numel()});
@@ -336,13 +362,11 @@ class Predictor {
     // dres = ∂L/∂seq (sorted). Modality embedding: Σ over all rows; mask token: Σ over target rows.
     if (G && cfg_.modality_embedding)
       Backend::template sum_rows_accumulate<T>(s.dres_, G + (s.modality_ == Modality::image ? img_mod_ : video_mod_), M, Dp);
-    T* g_mtok = G ? G + mask_tokens_[static_cast<std::size_t>(s.mask_index_)] : nullptr;
-    for (index_t b = 0; b < B; ++b) {
-      for (index_t k = 0; k < Kc; ++k)
-        Backend::template copy<T>(s.dres_ + (b * S + s.slot_[b * S + k]) * Dp, s.d_xc_ + (b * Kc + k) * Dp, Dp);
-      if (g_mtok)
-        for (index_t k = 0; k < Kt; ++k)
-          Backend::template axpy<T>(T(1), s.dres_ + (b * S + s.slot_[b * S + Kc + k]) * Dp, g_mtok, Dp);
+    Backend::template gather_rows<T>(s.dres_, s.slot_c(), s.d_xc_, B, S, Kc, Dp);
+    if (G) {  // d_sel_t is free again: gather the target rows there, then sum them in (b, k) order
+      Backend::template gather_rows<T>(s.dres_, s.slot_t(), d_sel_t, B, S, Kt, Dp);
+      Backend::template sum_rows_accumulate<T>(d_sel_t, G + mask_tokens_[static_cast<std::size_t>(s.mask_index_)],
+                                               B * Kt, Dp);
     }
     if constexpr (Levels > 1) {
       embed2_.backward(P, G, s.g0_, s.d_xc_, B * Kc, s.d_g0_);
@@ -355,10 +379,22 @@ class Predictor {
   }
 
  private:
-  /// Sorts [Ic ; It] per row: sorted_idx = the ascending grid indices; slot[k] = where source item k
-  /// (context items first, then targets) lands. Validates range and disjointness.
+  /// The index tables in host memory (the arena on a host backend, the mirror on a device one).
+  static const std::int64_t* host_indices(const State& s) {
+    if constexpr (Backend::space == MemorySpace::host) return s.idx_; else return s.idx_host_.data();
+  }
+
+  /// Sorts [Ic ; It] per row and builds the index tables of State (see there): the ascending grid
+  /// indices, where each source item lands, and the gather sources of the sorted sequence and of its
+  /// gradient. Validates range and disjointness. One upload on a device backend.
   void sort_indices(const std::int64_t* ctx, const std::int64_t* tgt, State& s) const {
     const index_t B = s.B_, Kc = s.Kc_, Kt = s.Kt_, S = Kc + Kt, N = s.grid_.size();
+    std::int64_t* tab = backend::host_side<Backend>(s.idx_, s.idx_host_, 4 * B * S);
+    std::int64_t* sorted = tab;
+    std::int64_t* assemble = tab + B * S;
+    std::int64_t* slot_t = tab + 2 * B * S;
+    std::int64_t* slot_c = slot_t + B * Kt;
+    std::int64_t* dy_src = tab + 3 * B * S;
     std::vector<std::int64_t> all(static_cast<std::size_t>(S));
     std::vector<index_t> order(static_cast<std::size_t>(S));
     for (index_t b = 0; b < B; ++b) {
@@ -374,10 +410,20 @@ class Predictor {
         if (j && all[order[j]] == all[order[j - 1]])
           throw IndexError(jepa::detail::cat("jepa: token ", all[order[j]], " appears twice in row ", b,
                                        " of the predictor's context and target indices (they must be disjoint)"));
-        s.sorted_idx_[b * S + j] = all[order[j]];
-        s.slot_[b * S + order[j]] = j;
+        const index_t k = order[j];  // source item: context k (k < Kc) or target k − Kc
+        sorted[b * S + j] = all[k];
+        if (k < Kc) {
+          slot_c[b * Kc + k] = j;
+          assemble[b * S + j] = b * Kc + k;
+          dy_src[b * S + j] = B * Kt + b * Kc + k;
+        } else {
+          slot_t[b * Kt + k - Kc] = j;
+          assemble[b * S + j] = B * Kc;  // the mask-token row
+          dy_src[b * S + j] = b * Kt + k - Kc;
+        }
       }
     }
+    backend::to_backend<Backend>(tab, s.idx_, 4 * B * S);
   }
 
   PredictorConfig cfg_;

@@ -53,6 +53,7 @@ struct Cpu;
 #else
 #include "jepa/backend/cpu/backend.hpp"
 #endif
+#include "jepa/backend/host_staging.hpp"
 #include "jepa/concepts/backend.hpp"
 #include "jepa/concepts/tokenizer.hpp"
 #include "jepa/core/binder.hpp"
@@ -460,11 +461,11 @@ class VitEncoder {
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) {
       const index_t rot = 3 * nn::rope_axis_channels(cfg_.head_dim());
-      T* cos = host_side(s.rope_cos_, s.rope_host_, 2 * M * rot);
-      T* sin = host_side(s.rope_sin_, s.rope_host_, 2 * M * rot, M * rot);
+      T* cos = backend::host_side<Backend>(s.rope_cos_, s.rope_host_, 2 * M * rot);
+      T* sin = backend::host_side<Backend>(s.rope_sin_, s.rope_host_, 2 * M * rot, M * rot);
       nn::rope_tables<T>(s.token_indices(), M, s.grid_, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid, cos, sin);
-      to_backend(cos, s.rope_cos_, M * rot);
-      to_backend(sin, s.rope_sin_, M * rot);
+      backend::to_backend<Backend>(cos, s.rope_cos_, M * rot);
+      backend::to_backend<Backend>(sin, s.rope_sin_, M * rot);
       rope = {s.rope_cos_, s.rope_sin_, rot};
     } else {
       // x0[b,k] += pos[idx[b,k]]: gather the rows of the (N, D) table into x_[1] (free until block 0
@@ -595,34 +596,16 @@ class VitEncoder {
     if (!clip.is_contiguous()) throw ShapeError("jepa: the input clip must be contiguous (row-major B,C,F,H,W)");
   }
 
-  /// Where host-made data is written: the arena itself on a host backend; on a device backend the
-  /// host mirror (resized to n elements), starting at element `at`.
-  template <class U>
-  static U* host_side(U* arena_ptr, std::vector<U>& mirror, index_t n, index_t at = 0) {
-    if constexpr (Backend::space == MemorySpace::host) {
-      (void)mirror, (void)n, (void)at;
-      return arena_ptr;
-    } else {
-      mirror.resize(static_cast<std::size_t>(n));
-      return mirror.data() + at;
-    }
-  }
-  /// Copies n host-made elements into the arena on a device backend (nothing to do on a host one).
-  template <class U>
-  static void to_backend(const U* host, U* arena_ptr, index_t n) {
-    if constexpr (Backend::space != MemorySpace::host) Backend::template copy<U>(host, arena_ptr, n);
-    else (void)host, (void)arena_ptr, (void)n;
-  }
 
   void set_indices(const std::int64_t* keep_idx, State& s) const {
     const index_t B = s.B_, K = s.K_, N = s.grid_.size();
-    std::int64_t* idx = host_side(s.idx_, s.idx_host_, B * K);
+    std::int64_t* idx = backend::host_side<Backend>(s.idx_, s.idx_host_, B * K);
     if (!keep_idx) {
       if (K != N)
         throw ShapeError(jepa::detail::cat("jepa: this State encodes K = ", K, " of N = ", N,
                                            " tokens; pass the (B,K) token indices to keep"));
       for (index_t b = 0; b < B; ++b) std::iota(idx + b * K, idx + (b + 1) * K, std::int64_t{0});
-      to_backend(idx, s.idx_, B * K);
+      backend::to_backend<Backend>(idx, s.idx_, B * K);
       return;
     }
     std::vector<std::uint8_t> seen(static_cast<std::size_t>(N));
@@ -639,7 +622,7 @@ class VitEncoder {
         idx[b * K + k] = n;
       }
     }
-    to_backend(idx, s.idx_, B * K);
+    backend::to_backend<Backend>(idx, s.idx_, B * K);
   }
 
   VitConfig cfg_;
