@@ -12,17 +12,20 @@
 // and writes the PCA feature maps of the same clip side by side (DIR/pca.png) and a Markdown table
 // (DIR/results.md).
 //
-// The miniature's budget (6000 steps of batch 8) is 1/40 of one recipe epoch schedule, so three recipe
-// values are scaled to it, alike for every trained encoder (docs/results.md shows what they change):
-//   lr 2e-4 (with the recipe's 5.25e-4 the effective rank of the micro model's target features fell
-//   from 29 to 11 in 1200 steps, with 1e-3 to 8 in 1000; with 2e-4 it stays at 17–23); EMA momentum 0.9995 (the target's time constant, 1/(1 − m) = 2000 steps, is a third of
-//   the run, as 0.99925 is a small fraction of the recipe's); and the probes read the context encoder
-//   (`--target-features` for the EMA target the papers evaluate: after so few steps at m ≈ 1 the
-//   target is still largely the initialisation). Run it with OMP_NUM_THREADS=1: for a 64-token model
-//   the OpenMP fork/join costs more than it saves (~27 steps/s on one thread, ~10 on two).
+// The miniature's budget (24000 steps of batch 8, ~25 min per encoder on one core) is 1/10 of the
+// recipe's 240k steps at 1/400 of its batch, so three recipe values are scaled to it, alike for every
+// trained encoder (docs/results.md shows what they change):
+//   - lr 2e-4: with the recipe's 5.25e-4 the effective rank of the micro model's target features fell
+//     from 29 to 11 in 1200 steps, with 1e-3 to 8 in 1000; with 2e-4 it stays at 17–23;
+//   - EMA momentum 0.9995: the target's time constant 1/(1 − m) = 2000 steps is a small part of the run,
+//     as 0.99925 is a small part of the recipe's;
+//   - the probes read the context encoder (`--target-features` for the EMA target the papers evaluate).
+// Run it with OMP_NUM_THREADS=1: for a 64-token model the OpenMP fork/join costs more than it saves.
+// Every trained encoder is written to DIR/encoder_<name>.npy and DIR/target_<name>.npy; `--reuse`
+// loads them instead of training, to re-run the probes.
 //
-//   ablation [--steps 6000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]
-//            [--batch 8] [--train-clips 1024] [--val-clips 256] [--probe-epochs 30] [--probe-depth 4]
+//   ablation [--steps 24000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]
+//            [--batch 8] [--train-clips 2048] [--val-clips 512] [--probe-epochs 30] [--probe-depth 4]
 //            [--reuse] [--seed 239]
 //            [--encoders random,vjepa2,context,deep] [--out ablation-run]
 #include <chrono>
@@ -62,11 +65,11 @@ std::string file_stem(const std::string& name) {
 }
 
 struct Options {
-  std::uint64_t steps = 6000, seed = 239;
+  std::uint64_t steps = 24000, seed = 239;
   double lr = 2e-4, ema = 0.9995;
   bool context_features = true;  // probe the context encoder (false: the EMA target encoder)
   std::string encoders = "random,vjepa2,context,deep";
-  index_t frames = 8, res = 64, batch = 8, train_clips = 1024, val_clips = 256;
+  index_t frames = 8, res = 64, batch = 8, train_clips = 2048, val_clips = 512;
   int probe_epochs = 30;
   int probe_depth = 4;  // the recipe's pooler: 3 self-attention blocks on the tokens + the cross-attention block
   std::vector<double> probe_lrs{1e-3, 3e-3, 1e-2};
@@ -264,8 +267,8 @@ int main(int argc, char** argv) {
     Options o;
     for (examples::Args args(argc, argv); args.next();) {
       if (args.is("--help") || args.is("-h")) {
-        std::puts("ablation [--steps 6000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]\n"
-                  "         [--batch 8] [--train-clips 1024] [--val-clips 256]\n"
+        std::puts("ablation [--steps 24000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]\n"
+                  "         [--batch 8] [--train-clips 2048] [--val-clips 512]\n"
                   "         [--probe-epochs 30] [--probe-depth 4] [--reuse] [--seed 239]\n"
                   "         [--encoders random,vjepa2,context,deep] [--out ablation-run]");
         return 0;
