@@ -329,3 +329,53 @@ void predictor_forward_backward(const PredictorSpec& s, const double* params, co
 }
 
 }  // namespace jepa::test::cpu_ref
+
+// ---- whole training steps ----
+#include "jepa/models/jepa_presets.hpp"
+#include "jepa/train/optim.hpp"
+#include "jepa/train/schedules.hpp"
+
+namespace jepa::test::cpu_ref {
+
+namespace {
+template <class Model>
+TrainStepRun run_cpu_steps(Model model, const TrainStepSpec& s, const float* clip) {
+  model.init(s.seed);
+  model.mask_seed = s.mask_seed;
+  if constexpr (Model::loss_type::has_context_term) {
+    model.loss_policy_mut().lambda.value = s.lambda;
+    model.loss_policy_mut().lambda.progressive = false;
+  }
+  train::AdamW<float> opt(std::vector<train::AdamW<float>::Group>{{&model.encoder_params(), &model.encoder_grads()},
+                                                                  {&model.predictor_params(), &model.predictor_grads()}});
+  TrainStepRun r;
+  r.encoder0.assign(model.encoder_params().data(), model.encoder_params().data() + model.encoder_params().numel());
+  r.predictor0.assign(model.predictor_params().data(), model.predictor_params().data() + model.predictor_params().numel());
+  const models::InputGeometry g{s.frames, s.res, s.res};
+  const TensorView<const float, 5> cv(clip, {s.B, 3, s.frames, s.res, s.res});
+  for (const std::uint64_t step : s.steps) {
+    model.zero_grad();
+    const auto rep = model.forward_loss(cv, step, model.masking().sample(model.encoder().grid(g), model.mask_seed, step, s.B));
+    model.backward();
+    const double gn = train::grad_norm(std::vector<nn::ParameterSet<float>*>{&model.encoder_grads(), &model.predictor_grads()});
+    opt.step(s.lr, s.wd);
+    train::ema_update(model.target_params(), model.encoder_params(), s.ema);
+    r.loss.push_back(rep.loss);
+    r.prediction.push_back(rep.prediction);
+    r.context.push_back(rep.context);
+    r.grad_norm.push_back(gn);
+  }
+  r.encoder.assign(model.encoder_params().data(), model.encoder_params().data() + model.encoder_params().numel());
+  r.predictor.assign(model.predictor_params().data(), model.predictor_params().data() + model.predictor_params().numel());
+  r.target.assign(model.target_params().data(), model.target_params().data() + model.target_params().numel());
+  return r;
+}
+}  // namespace
+
+TrainStepRun cpu_train_steps(const TrainStepSpec& s, const float* clip) {
+  namespace P = models::presets;
+  if (s.kind == JepaKind::vjepa2) return run_cpu_steps(P::vjepa2<P::vit_micro>(), s, clip);
+  return run_cpu_steps(P::vjepa2_1<P::vit_micro>(), s, clip);
+}
+
+}  // namespace jepa::test::cpu_ref

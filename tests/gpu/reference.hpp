@@ -151,3 +151,31 @@ void predictor_forward_backward(const PredictorSpec& s, const double* params, co
                                 double* out_c, double* G, double* dz);
 
 }  // namespace jepa::test::cpu_ref
+
+// ---- backend::Cuda parity: whole training steps (train/cuda_step.cuh against the CPU recipe) ----
+#include <vector>
+
+namespace jepa::test::cpu_ref {
+
+/// The models test_cuda_train_step.cu trains on both backends: presets::vjepa2<vit_micro> and
+/// presets::vjepa2_1<vit_micro> (the recipe's masks and losses), float.
+enum class JepaKind { vjepa2, vjepa2_1 };
+struct TrainStepSpec {
+  JepaKind kind = JepaKind::vjepa2;
+  std::int64_t B = 2, frames = 4, res = 32;
+  std::uint64_t seed = 1, mask_seed = 7;
+  std::vector<std::uint64_t> steps;  // the global step indices run, in order (masks and schedules)
+  double lr = 1e-3, wd = 0.04, ema = 0.99;   // constant schedules (warm-up 0)
+  double lambda = 0.5;                         // 2.1: λ constant from step 0
+};
+struct TrainStepRun {
+  std::vector<double> loss, prediction, context, grad_norm;  // per step
+  std::vector<float> encoder, predictor, target;             // parameter buffers after the last step
+  std::vector<float> encoder0, predictor0;                   // … and before the first
+};
+/// The CPU training steps: zero_grad, forward_loss on masking.sample(grid, mask_seed, step, B),
+/// backward, global grad norm, AdamW(lr, wd), EMA(ema) — the CPU trainer's step for one micro-batch.
+/// clip (B, 3, F, H, W) host.
+TrainStepRun cpu_train_steps(const TrainStepSpec& s, const float* clip);
+
+}  // namespace jepa::test::cpu_ref

@@ -76,6 +76,8 @@ struct LambdaSchedule {
 template <class Rho = L1>
 struct MaskedLoss : Rho {
   static constexpr bool has_context_term = false;
+  /// The elementwise distance alone (trivially copyable: what a device kernel receives by value).
+  using distance_type = Rho;
   /// Per-level weights (empty = equal, 1/L each).
   std::vector<double> level_weights;
   double level_weight(int l, int L) const { return level_weights.empty() ? 1.0 / L : level_weights.at(static_cast<std::size_t>(l)); }
@@ -87,6 +89,7 @@ struct MaskedLoss : Rho {
 template <class Rho = L1>
 struct ContextLoss : Rho {
   static constexpr bool has_context_term = true;
+  using distance_type = Rho;
   std::vector<double> level_weights;
   LambdaSchedule lambda;
   /// 1/√dist weights (2.1 pretraining); false in the 2.1 cooldown.

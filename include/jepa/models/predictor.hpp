@@ -18,12 +18,17 @@
 // Accumulation contract: parameter gradients accumulate; d_z is overwritten.
 //
 // Memory spaces (as VitEncoder): P, G, z, d_target, d_context, d_z and every State buffer live in
-// Backend::space (device memory for backend::Cuda); ctx_idx and tgt_idx are host arrays (validated and
-// sorted on the host). Everything made on the host — the index tables below and the RoPE / sin-cos
-// tables — is written straight into the State's arena on a host backend, and built in a host mirror
-// then uploaded with one Backend::copy per table on a device backend (enqueued on the backend's
-// current stream: plan and run a State on one stream). Every row movement is a gather_rows (an exact
-// row copy), so there is no per-row host loop over device memory:
+// Backend::space (device memory for backend::Cuda). The indices come in two ways:
+//   - host arrays (const std::int64_t*): validated and sorted on the host; on a device backend the
+//     index tables below are built in a host mirror and uploaded with one Backend::copy;
+//   - BackendIndices (already in Backend::space): on a device backend a kernel builds the same tables
+//     (counting sort, backend/cuda/index_tables.cuh) and flags bad indices in device memory, so the
+//     forward is a pure sequence of stream operations (capturable in a CUDA graph).
+// RoPE rows: on a host backend computed per sorted token; on a device backend gathered from the
+// grid's full tables, which the State uploads once when it is planned (bitwise the same rows). All
+// uploads are enqueued on the backend's current stream: plan and run a State on one stream. Every
+// row movement is a gather_rows (an exact row copy), so there is no per-row host loop over device
+// memory:
 //   x0      = gather([xc ; mask_token], assemble)       (B·S rows from B·Kc + 1)
 //   x0     += gather(pos, sorted)                      sin-cos policies (one add: x + 1·p = x + p)
 //   sel_t   = gather_b(y, slot_t),  sel_c = gather_b(y, slot_c)     per row b, positions in [0, S)
@@ -149,6 +154,10 @@ class Predictor {
     index_t target_capacity() const { return Kt_cap_; }
     std::size_t bytes() const { return arena_.bytes(); }
     const MemoryPlan& plan() const { return plan_; }
+    /// Device backends: the index-error flags of the last forward with BackendIndices (one int in
+    /// device memory: bit 1 = an index outside the grid, bit 2 = a token listed twice; 0 = valid),
+    /// read after the step since the device cannot throw. Null on a host backend (it throws instead).
+    const int* index_errors_backend() const { return bad_; }
 
    private:
     friend class Predictor;
@@ -171,6 +180,10 @@ class Predictor {
     T* xc_ = nullptr;                     // (B·Kc + 1, Dp): embedded context, then the mask token row
     T* rope_cos_ = nullptr;               // (B·S, rot)
     T* rope_sin_ = nullptr;
+    T* rope_full_cos_ = nullptr;          // (N, rot) every grid token's rows (device backends: gathered
+    T* rope_full_sin_ = nullptr;          //  by the sorted indices on the device)
+    std::int32_t* mark_ = nullptr;        // (B, N) scratch of the device index tables (device backends)
+    int* bad_ = nullptr;                  // (1) index-error flags of the device index tables
     T* pos_ = nullptr;                    // (N, Dp) sin-cos table
     std::vector<T*> x_;                   // Depth+1 (training) or 2 (inference) × (B·S, Dp)
     std::vector<nn::BlockCache<T>> caches_;
@@ -189,7 +202,6 @@ class Predictor {
     T* d_g0_ = nullptr;                   // (B·Kc, D)
     // Host mirrors of host-made data on a device backend (unused on a host backend).
     std::vector<std::int64_t> idx_host_;  // the index tables, (4, B, S)
-    std::vector<T> rope_host_;            // cos then sin, (B·S, rot) each
 
     const std::int64_t* sorted() const { return idx_; }
     const std::int64_t* assemble() const { return idx_ + B_ * (Kc_ + Kt_); }
@@ -215,6 +227,10 @@ class Predictor {
     s.caches_.assign(train ? Depth : 1, {});
     Binder<T> b(MemoryCategory::activations);
     b.request_as(s.idx_, "predictor.indices", {4, B, S});
+    if constexpr (Backend::space != MemorySpace::host) {
+      b.request_as(s.mark_, "predictor.indices.mark", {B, grid.size()});
+      b.request_as(s.bad_, "predictor.indices.errors", {1});
+    }
     if constexpr (Levels > 1) {
       b.request(s.h0_, "predictor_embed.0.out", {B * Kc, D});
       b.request(s.g0_, "predictor_embed.1.out", {B * Kc, D});
@@ -224,6 +240,10 @@ class Predictor {
       const index_t rot = 3 * nn::rope_axis_channels(Dp / cfg_.num_heads);
       b.request(s.rope_cos_, "predictor.rope.cos", {B * S, rot});
       b.request(s.rope_sin_, "predictor.rope.sin", {B * S, rot});
+      if constexpr (Backend::space != MemorySpace::host) {
+        b.request(s.rope_full_cos_, "predictor.rope.grid_cos", {grid.size(), rot});
+        b.request(s.rope_full_sin_, "predictor.rope.grid_sin", {grid.size(), rot});
+      }
     } else {
       b.request(s.pos_, "predictor.pos_embed", {grid.size(), Dp});
     }
@@ -255,6 +275,17 @@ class Predictor {
         std::copy(table.begin(), table.end(), s.pos_);
       else
         Backend::template copy<T>(table.data(), s.pos_, static_cast<index_t>(table.size()));  // host → device
+    } else if constexpr (Backend::space != MemorySpace::host) {
+      // Every grid token's RoPE rows, once per State (rope_tables is a per-row function of the index,
+      // so a gathered row equals the host path's row bit for bit).
+      const index_t N = grid.size(), rot = 3 * nn::rope_axis_channels(Dp / cfg_.num_heads);
+      std::vector<std::int64_t> all(static_cast<std::size_t>(N));
+      std::iota(all.begin(), all.end(), std::int64_t{0});
+      std::vector<T> cs(static_cast<std::size_t>(2 * N * rot));
+      nn::rope_tables<T>(all.data(), N, grid, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid, cs.data(),
+                         cs.data() + N * rot);
+      Backend::template copy<T>(cs.data(), s.rope_full_cos_, N * rot);  // host → device (plan time)
+      Backend::template copy<T>(cs.data() + N * rot, s.rope_full_sin_, N * rot);
     }
     return s;
   }
@@ -263,14 +294,40 @@ class Predictor {
   /// z is read again by backward, so it must stay alive until then (it is the encoder's output).
   void forward(const T* P, const T* z, const std::int64_t* ctx_idx, const std::int64_t* tgt_idx, State& s,
                index_t mask_index = 0, Modality modality = Modality::video) const {
+    check_mask_index(mask_index);
+    sort_indices(ctx_idx, tgt_idx, s);
+    forward_body(P, z, s, mask_index, modality);
+  }
+  /// Same, with ctx (B,Kc) and tgt (B,Kt) already in the backend's memory space. On a device backend
+  /// the index tables are built by a device kernel (backend/cuda/index_tables.cuh), so the call is a
+  /// pure sequence of stream operations (capturable in a CUDA graph); bad indices are reported through
+  /// State::index_errors_backend() instead of an exception. On a host backend this is the host path.
+  void forward(const T* P, const T* z, BackendIndices ctx_idx, BackendIndices tgt_idx, State& s, index_t mask_index = 0,
+               Modality modality = Modality::video) const {
+    if (!ctx_idx.data || !tgt_idx.data)
+      throw ShapeError("jepa: Predictor::forward: BackendIndices.data is a null pointer");
+    if constexpr (Backend::space == MemorySpace::host) {
+      forward(P, z, ctx_idx.data, tgt_idx.data, s, mask_index, modality);
+    } else {
+      check_mask_index(mask_index);
+      Backend::template zero<int>(s.bad_, 1);
+      Backend::predictor_index_tables(ctx_idx.data, tgt_idx.data, s.B_, s.Kc_, s.Kt_, s.grid_.size(), s.idx_, s.mark_,
+                                      s.bad_);
+      forward_body(P, z, s, mask_index, modality);
+    }
+  }
+
+ private:
+  void check_mask_index(index_t mask_index) const {
     if (mask_index < 0 || mask_index >= static_cast<index_t>(mask_tokens_.size()))
       fail_field<IndexError>("mask_index", mask_index,
                              jepa::detail::cat("this predictor has ", mask_tokens_.size(), " mask token(s)"));
+  }
+  void forward_body(const T* P, const T* z, State& s, index_t mask_index, Modality modality) const {
     s.z_ = z;
     s.mask_index_ = mask_index;
     s.modality_ = modality;
     const index_t B = s.B_, Kc = s.Kc_, Kt = s.Kt_, S = Kc + Kt, Dp = cfg_.pred_dim, M = B * S;
-    sort_indices(ctx_idx, tgt_idx, s);
     // Embed the context features.
     if constexpr (Levels > 1) {
       embed0_.forward(P, z, B * Kc, s.h0_);
@@ -288,11 +345,13 @@ class Predictor {
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) {
       const index_t rot = 3 * nn::rope_axis_channels(Dp / cfg_.num_heads);
-      T* cos = backend::host_side<Backend>(s.rope_cos_, s.rope_host_, 2 * M * rot);
-      T* sin = backend::host_side<Backend>(s.rope_sin_, s.rope_host_, 2 * M * rot, M * rot);
-      nn::rope_tables<T>(host_indices(s), M, s.grid_, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid, cos, sin);
-      backend::to_backend<Backend>(cos, s.rope_cos_, M * rot);
-      backend::to_backend<Backend>(sin, s.rope_sin_, M * rot);
+      if constexpr (Backend::space == MemorySpace::host) {
+        nn::rope_tables<T>(s.sorted(), M, s.grid_, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid,
+                           s.rope_cos_, s.rope_sin_);
+      } else {  // the sorted tokens' rows of the grid tables
+        Backend::template gather_rows<T>(s.rope_full_cos_, s.sorted(), s.rope_cos_, 1, s.grid_.size(), M, rot);
+        Backend::template gather_rows<T>(s.rope_full_sin_, s.sorted(), s.rope_sin_, 1, s.grid_.size(), M, rot);
+      }
       rope = {s.rope_cos_, s.rope_sin_, rot};
     } else {
       // x0[r] += pos[sorted[r]]: gather the table rows into x_[1] (free until block 0 writes it, in
@@ -313,6 +372,8 @@ class Predictor {
     proj_.forward(P, s.sel_t_, B * Kt, s.out_t_);
     if (cfg_.predict_context) proj_ctx_.forward(P, s.sel_c_, B * Kc, s.out_c_);
   }
+
+ public:
 
   /// Predictions for the targets (B,Kt,L·Dout), in the order of the target indices.
   TensorView<const T, 3> target_output(const State& s) const { return {s.out_t_, {s.B_, s.Kt_, output_width()}}; }
@@ -379,11 +440,6 @@ class Predictor {
   }
 
  private:
-  /// The index tables in host memory (the arena on a host backend, the mirror on a device one).
-  static const std::int64_t* host_indices(const State& s) {
-    if constexpr (Backend::space == MemorySpace::host) return s.idx_; else return s.idx_host_.data();
-  }
-
   /// Sorts [Ic ; It] per row and builds the index tables of State (see there): the ascending grid
   /// indices, where each source item lands, and the gather sources of the sorted sequence and of its
   /// gradient. Validates range and disjointness. One upload on a device backend.

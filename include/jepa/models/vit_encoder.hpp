@@ -22,11 +22,13 @@
 // and allocates no gradient buffers.
 //
 // Memory spaces: P, G, the clip, d_outputs, d_clip and every State buffer live in Backend::space (device
-// memory for backend::Cuda); keep_idx is always a host array (it is validated on the host). Data the
-// encoder makes on the host (token indices, RoPE and sin-cos tables) is written straight into the
-// State's arena on a host backend, and built in a host mirror then copied in on a device backend
-// (Backend::copy from host memory, enqueued like every primitive on the backend's current stream:
-// plan a State on the stream that will run it).
+// memory for backend::Cuda). keep_idx is a host array (validated on the host, then uploaded on a
+// device backend), or BackendIndices already in Backend::space (used as they are: the forward is then
+// a pure sequence of stream operations, capturable in a CUDA graph). The sin-cos table and, on a
+// device backend, the RoPE rows of every grid token are uploaded once when the State is planned; a
+// forward gathers its tokens' rows from them on the device (the host backend computes them per token:
+// the same values). Uploads are enqueued like every primitive on the backend's current stream: plan a
+// State on the stream that will run it.
 //
 // Accumulation contract: backward ACCUMULATES into the parameter gradients G (G += ∂L/∂θ) and
 // OVERWRITES the clip gradient. Gradients of the outputs enter through `d_outputs`: one (B,K,D)
@@ -201,6 +203,14 @@ struct InputGeometry {
   friend bool operator==(const InputGeometry&, const InputGeometry&) = default;
 };
 
+/// Token indices that already live in the backend's memory space (device memory on backend::Cuda),
+/// e.g. masks drawn or uploaded ahead of a training step. The modules use them as they are: nothing
+/// is read back or validated on the host (that would need a synchronisation); device kernels guard
+/// every access against out-of-range values instead (backend/cuda/tokens.cuh, index_tables.cuh).
+struct BackendIndices {
+  const std::int64_t* data = nullptr;
+};
+
 // ---------------------------------------------------------------------------------------------------
 // The encoder
 // ---------------------------------------------------------------------------------------------------
@@ -308,9 +318,18 @@ class VitEncoder {
     const InputGeometry& geometry() const { return geom_; }
     const MemoryPlan& plan() const { return plan_; }
     std::size_t bytes() const { return arena_.bytes(); }
-    /// The flat grid indices (B,K) of the encoded tokens from the last forward (host memory).
+    /// The flat grid indices (B,K) of the encoded tokens from the last forward (host memory). After a
+    /// forward with BackendIndices on a device backend they exist on the device only: use
+    /// token_indices_backend().
     const std::int64_t* token_indices() const {
-      if constexpr (Backend::space == MemorySpace::host) return idx_; else return idx_host_.data();
+      if constexpr (Backend::space == MemorySpace::host) {
+        return idx_;
+      } else {
+        if (!idx_host_valid_)
+          throw ConfigError("jepa: the last forward took its token indices from device memory (BackendIndices); "
+                            "read them with token_indices_backend()");
+        return idx_host_.data();
+      }
     }
     /// The same indices in the backend's memory space (what the backend's primitives read).
     const std::int64_t* token_indices_backend() const { return idx_; }
@@ -329,6 +348,8 @@ class VitEncoder {
     T* cols_ = nullptr;            // (B·K, C·t·p·p)
     T* rope_cos_ = nullptr;        // (B·K, 3s)
     T* rope_sin_ = nullptr;
+    T* rope_full_cos_ = nullptr;   // (N, 3s) the tables of every grid token (device backends: rows are
+    T* rope_full_sin_ = nullptr;   //  gathered by index on the device instead of uploaded each step)
     T* pos_ = nullptr;             // (N, D) sin-cos table of this grid (SinCos3d only)
     std::vector<T*> x_;            // residual streams: Depth+1 (training) or 2 (inference)
     std::vector<nn::BlockCache<T>> caches_;  // Depth (training) or 1 (inference)
@@ -340,7 +361,8 @@ class VitEncoder {
     T* dcols_ = nullptr;  // (B·K, C·t·p·p)
     // Host mirrors of host-made data on a device backend (unused on a host backend).
     std::vector<std::int64_t> idx_host_;  // (B,K)
-    std::vector<T> rope_host_;            // cos then sin, (B·K, 3s) each
+    bool idx_host_valid_ = true;          // idx_host_ mirrors idx_ (false after a BackendIndices forward)
+    bool idx_iota_ = false;               // idx_ holds 0 … N−1 in every row (device backends: no re-upload)
   };
 
   /// Plans and allocates the activations for `batch` clips of geometry `g`, encoding all N tokens.
@@ -404,6 +426,10 @@ class VitEncoder {
       const index_t rot = 3 * nn::rope_axis_channels(cfg_.head_dim());
       b.request(s.rope_cos_, "rope.cos", {M, rot});
       b.request(s.rope_sin_, "rope.sin", {M, rot});
+      if constexpr (Backend::space != MemorySpace::host) {
+        b.request(s.rope_full_cos_, "rope.grid_cos", {N, rot});
+        b.request(s.rope_full_sin_, "rope.grid_sin", {N, rot});
+      }
     } else {
       b.request(s.pos_, "pos_embed", {N, D});
     }
@@ -438,6 +464,18 @@ class VitEncoder {
         std::memcpy(s.pos_, table.data(), table.size() * sizeof(T));
       else
         Backend::template copy<T>(table.data(), s.pos_, static_cast<index_t>(table.size()));  // host → device
+    } else if constexpr (Backend::space != MemorySpace::host) {
+      // The RoPE rows of every grid token, once per State: a forward gathers its tokens' rows from
+      // them on the device. nn::rope_tables is a function of each row's index alone, so a gathered
+      // row equals the row the host path computes for that token, bit for bit.
+      const index_t rot = 3 * nn::rope_axis_channels(cfg_.head_dim());
+      std::vector<std::int64_t> all(static_cast<std::size_t>(N));
+      std::iota(all.begin(), all.end(), std::int64_t{0});
+      std::vector<T> cs(static_cast<std::size_t>(2 * N * rot));
+      nn::rope_tables<T>(all.data(), N, gr, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid, cs.data(),
+                         cs.data() + N * rot);
+      Backend::template copy<T>(cs.data(), s.rope_full_cos_, N * rot);  // host → device (plan time)
+      Backend::template copy<T>(cs.data() + N * rot, s.rope_full_sin_, N * rot);
     }
     (void)N;
     return s;
@@ -448,8 +486,25 @@ class VitEncoder {
   /// context subset; distinct within a row, any order); null encodes all N tokens in grid order.
   void forward(const T* P, TensorView<const T, 5> clip, const std::int64_t* keep_idx, State& s) const {
     check_input(clip, s);
-    const index_t B = s.B_, K = s.K_, D = cfg_.embed_dim, M = B * K, N = s.grid_.size();
     set_indices(keep_idx, s);
+    forward_body(P, clip, s);
+  }
+  /// Same, with the (B,K) kept-token indices already in the backend's memory space (device memory on
+  /// backend::Cuda): one device-to-device copy, no host work that depends on them, so the call is a
+  /// pure sequence of stream operations (capturable in a CUDA graph). The indices are not validated
+  /// on the host; an out-of-range one makes that token's features NaN (never an out-of-bounds read).
+  void forward(const T* P, TensorView<const T, 5> clip, BackendIndices keep, State& s) const {
+    check_input(clip, s);
+    if (!keep.data) throw ShapeError("jepa: VitEncoder::forward: BackendIndices.data is a null pointer");
+    Backend::template copy<std::int64_t>(keep.data, s.idx_, s.B_ * s.K_);
+    s.idx_iota_ = false;
+    s.idx_host_valid_ = Backend::space == MemorySpace::host;
+    forward_body(P, clip, s);
+  }
+
+ private:
+  void forward_body(const T* P, TensorView<const T, 5> clip, State& s) const {
+    const index_t B = s.B_, K = s.K_, D = cfg_.embed_dim, M = B * K, N = s.grid_.size();
     if (is_image(s.geom_))
       patch_embed_img_.forward(P, clip.data(), B, s.geom_.frames, s.geom_.height, s.geom_.width, s.idx_, K, s.cols_,
                                s.x_[0]);
@@ -461,11 +516,13 @@ class VitEncoder {
     nn::RopeTables<T> rope;
     if constexpr (uses_rope) {
       const index_t rot = 3 * nn::rope_axis_channels(cfg_.head_dim());
-      T* cos = backend::host_side<Backend>(s.rope_cos_, s.rope_host_, 2 * M * rot);
-      T* sin = backend::host_side<Backend>(s.rope_sin_, s.rope_host_, 2 * M * rot, M * rot);
-      nn::rope_tables<T>(s.token_indices(), M, s.grid_, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid, cos, sin);
-      backend::to_backend<Backend>(cos, s.rope_cos_, M * rot);
-      backend::to_backend<Backend>(sin, s.rope_sin_, M * rot);
+      if constexpr (Backend::space == MemorySpace::host) {
+        nn::rope_tables<T>(s.token_indices(), M, s.grid_, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid,
+                           s.rope_cos_, s.rope_sin_);
+      } else {  // rows of the grid tables, gathered by the device indices
+        Backend::template gather_rows<T>(s.rope_full_cos_, s.idx_, s.rope_cos_, 1, N, M, rot);
+        Backend::template gather_rows<T>(s.rope_full_sin_, s.idx_, s.rope_sin_, 1, N, M, rot);
+      }
       rope = {s.rope_cos_, s.rope_sin_, rot};
     } else {
       // x0[b,k] += pos[idx[b,k]]: gather the rows of the (N, D) table into x_[1] (free until block 0
@@ -496,6 +553,7 @@ class VitEncoder {
     }
   }
 
+ public:
   /// The main output (B,K,D): the final norm, or the last tap (what "the 2.1 features" are).
   TensorView<const T, 3> output(const State& s) const { return view(s, static_cast<int>(s.out_.size()) - 1); }
   /// Output j: tap j for HierarchicalTaps (shallow → deep), or 0 for the final norm.
@@ -599,15 +657,23 @@ class VitEncoder {
 
   void set_indices(const std::int64_t* keep_idx, State& s) const {
     const index_t B = s.B_, K = s.K_, N = s.grid_.size();
-    std::int64_t* idx = backend::host_side<Backend>(s.idx_, s.idx_host_, B * K);
     if (!keep_idx) {
       if (K != N)
         throw ShapeError(jepa::detail::cat("jepa: this State encodes K = ", K, " of N = ", N,
                                            " tokens; pass the (B,K) token indices to keep"));
+      // On a device backend the iota rows are uploaded once and kept while no other indices replace
+      // them, so the target encoder's forward has no host-to-device copy (capturable).
+      if (Backend::space != MemorySpace::host && s.idx_iota_ && s.idx_host_valid_) return;
+      std::int64_t* idx = backend::host_side<Backend>(s.idx_, s.idx_host_, B * K);
       for (index_t b = 0; b < B; ++b) std::iota(idx + b * K, idx + (b + 1) * K, std::int64_t{0});
       backend::to_backend<Backend>(idx, s.idx_, B * K);
+      s.idx_iota_ = true;
+      s.idx_host_valid_ = true;
       return;
     }
+    s.idx_iota_ = false;
+    s.idx_host_valid_ = true;
+    std::int64_t* idx = backend::host_side<Backend>(s.idx_, s.idx_host_, B * K);
     std::vector<std::uint8_t> seen(static_cast<std::size_t>(N));
     for (index_t b = 0; b < B; ++b) {
       std::fill(seen.begin(), seen.end(), 0);

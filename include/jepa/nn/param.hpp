@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -92,10 +93,14 @@ class ParamLayout {
   std::size_t numel_ = 0, count_ = 0;
 };
 
-/// A host buffer laid out by a ParamLayout: parameters, their gradients, or optimizer moments.
-template <class T>
+/// A buffer laid out by a ParamLayout: parameters, their gradients, or optimizer moments. In host
+/// memory by default; with Arena = a device arena (backend::Cuda::Arena) the buffer is device memory,
+/// init() draws on the host and uploads once, and data() / operator[] return device pointers.
+template <class T, class Arena = HostArena>
 class ParameterSet {
  public:
+  static constexpr bool on_host = std::is_same_v<Arena, HostArena>;
+
   ParameterSet() = default;
   explicit ParameterSet(const ParamLayout& layout) : layout_(&layout), arena_(layout.numel() * sizeof(T)) {}
 
@@ -111,11 +116,22 @@ class ParameterSet {
 
   /// Draws every tensor from its initialiser (see the header comment). Deterministic in `seed`.
   void init(std::uint64_t seed) {
+    if constexpr (on_host) {
+      draw(data(), seed);
+    } else {  // the same values, drawn on the host, then one upload (padding stays 0)
+      std::vector<T> host(numel(), T(0));
+      draw(host.data(), seed);
+      arena_.upload(host.data(), host.size() * sizeof(T));
+    }
+  }
+
+ private:
+  void draw(T* base, std::uint64_t seed) const {
     const auto& ps = layout_->params();
 JEPA_OMP(parallel for schedule(dynamic, 1))
     for (std::size_t i = 0; i < ps.size(); ++i) {
       const ParamInfo& p = ps[i];
-      T* dst = data() + p.offset;
+      T* dst = base + p.offset;
       Rng rng(seed, /*stream=*/i + 1);
       for (std::size_t j = 0; j < p.numel(); ++j) {
         double v = 0;
@@ -130,9 +146,8 @@ JEPA_OMP(parallel for schedule(dynamic, 1))
     }
   }
 
- private:
   const ParamLayout* layout_ = nullptr;
-  HostArena arena_;
+  Arena arena_;
 };
 
 }  // namespace jepa::nn

@@ -56,7 +56,9 @@
 #include "jepa/backend/cuda/elementwise.cuh"
 #include "jepa/backend/cuda/error.cuh"
 #include "jepa/backend/cuda/gemm.cuh"
+#include "jepa/backend/cuda/index_tables.cuh"
 #include "jepa/backend/cuda/layer_norm.cuh"
+#include "jepa/backend/cuda/losses.cuh"
 #include "jepa/backend/cuda/rope.cuh"
 #include "jepa/backend/cuda/tokens.cuh"
 #include "jepa/core/dtype.hpp"
@@ -151,6 +153,52 @@ struct Cuda {
   template <class T>
   static void zero(T* p, index_t n) {
     cuda::zero(p, n, stream());
+  }
+  /// host[0:n] = device[0:n]: waits for this thread's stream first, then copies (for reading results
+  /// after a step; never inside one).
+  template <class T>
+  static void download(T* host, const T* device, index_t n) {
+    if (n <= 0) return;
+    synchronize();
+    JEPA_CUDA_CHECK(cudaMemcpy(host, device, static_cast<std::size_t>(n) * sizeof(T), cudaMemcpyDeviceToHost));
+  }
+  /// dst[r, 0:cols] = src[r, 0:cols] for r < rows, rows `src_ld` / `dst_ld` elements apart (device
+  /// memory on both sides; one cudaMemcpy2DAsync, capturable in a CUDA graph).
+  template <class T>
+  static void copy_2d(const T* src, index_t src_ld, T* dst, index_t dst_ld, index_t rows, index_t cols) {
+    if (rows <= 0 || cols <= 0) return;
+    if (src_ld < cols || dst_ld < cols)
+      throw ShapeError(jepa::detail::cat("jepa: backend::Cuda::copy_2d: leading dimensions ", src_ld, " / ", dst_ld,
+                                         " must be >= cols = ", cols));
+    JEPA_CUDA_CHECK(cudaMemcpy2DAsync(dst, static_cast<std::size_t>(dst_ld) * sizeof(T), src,
+                                      static_cast<std::size_t>(src_ld) * sizeof(T),
+                                      static_cast<std::size_t>(cols) * sizeof(T), static_cast<std::size_t>(rows),
+                                      cudaMemcpyDeviceToDevice, stream()));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Index work and the objective on the device (models/predictor.hpp and models/jepa.hpp use these
+  // on a device backend; the host path computes the same on the CPU).
+  // ---------------------------------------------------------------------------------------------
+  /// The predictor's (4, B, Kc + Kt) index tables from device indices (index_tables.cuh).
+  static void predictor_index_tables(const std::int64_t* ctx, const std::int64_t* tgt, index_t B, index_t Kc, index_t Kt,
+                                     index_t N, std::int64_t* tables, std::int32_t* mark, int* bad) {
+    cuda::predictor_index_tables(ctx, tgt, B, Kc, Kt, N, tables, mark, bad, stream());
+  }
+  /// losses::level_loss on the device (losses.cuh): the value goes to *result (device double).
+  template <class T, class Rho>
+  static void level_loss(const Rho& rho, const T* pred, index_t B, index_t K, index_t L, index_t D, const T* const* targets,
+                         const double* level_weights, index_t N, const std::int64_t* idx, const T* omega,
+                         double grad_scale, const double* grad_scale_device, T* dpred, double* rows,
+                         std::size_t rows_bytes, double* result, int* bad_index) {
+    cuda::level_loss(rho, pred, B, K, L, D, targets, level_weights, N, idx, omega, grad_scale, dpred, rows, rows_bytes,
+                     result, bad_index, stream(), grad_scale_device);
+  }
+  /// losses::context_distance_weights on the device.
+  template <class T>
+  static void context_distance_weights(const std::int64_t* ctx, index_t Kc, const std::int64_t* tgt, index_t Kt, index_t B,
+                                       const nn::TokenGrid& grid, T* weights, int* bad) {
+    cuda::context_distance_weights(ctx, Kc, tgt, Kt, B, grid, weights, bad, stream());
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -117,6 +117,18 @@ class DeviceArena {
     bytes_ = bytes;
   }
   void zero(cudaStream_t s = nullptr) { buf_.zero(s); }
+  /// Synchronous copies of the first `bytes` bytes from / to host memory (setup and checkpoints,
+  /// never inside a step).
+  void upload(const void* host, std::size_t bytes) {
+    if (bytes > bytes_)
+      throw ShapeError(jepa::detail::cat("jepa: DeviceArena::upload of ", bytes, " bytes into an arena of ", bytes_));
+    if (bytes) JEPA_CUDA_CHECK(cudaMemcpy(buf_.data(), host, bytes, cudaMemcpyHostToDevice));
+  }
+  void download(void* host, std::size_t bytes) const {
+    if (bytes > bytes_)
+      throw ShapeError(jepa::detail::cat("jepa: DeviceArena::download of ", bytes, " bytes from an arena of ", bytes_));
+    if (bytes) JEPA_CUDA_CHECK(cudaMemcpy(host, buf_.data(), bytes, cudaMemcpyDeviceToHost));
+  }
   std::byte* data() const noexcept { return buf_.data(); }
   std::size_t bytes() const noexcept { return bytes_; }
 

@@ -50,8 +50,9 @@ inline constexpr int kLossWarpsPerBlock = 8;
 template <class T, class Rho>
 __global__ void level_loss_rows(Rho rho, const T* __restrict__ pred, index_t rows_n, index_t K, index_t L, index_t D,
                                 LossLevels<T> lv, index_t N, const std::int64_t* __restrict__ idx,
-                                const T* __restrict__ omega, double grad_scale, double inv, T* __restrict__ dpred,
-                                double* __restrict__ rows, int* __restrict__ bad_index) {
+                                const T* __restrict__ omega, double grad_scale, const double* __restrict__ grad_scale_device,
+                                double inv, T* __restrict__ dpred, double* __restrict__ rows, int* __restrict__ bad_index) {
+  if (grad_scale_device) grad_scale *= *grad_scale_device;
   const index_t r = blockIdx.x * static_cast<index_t>(kLossWarpsPerBlock) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (r >= rows_n) return;  // whole warps leave together (r is uniform across a warp)
@@ -130,10 +131,14 @@ inline std::size_t level_loss_workspace_bytes(index_t B, index_t K) {
 /// (host array of L device pointers); level_weights (host array of L); idx (B,K) device; omega (B,K)
 /// device or null (1); dpred (B,K,L·D) or null. Writes *result (device double) and, when an index is
 /// outside [0, N), sets *bad_index = 1 (device int; the caller zeroes it) and makes the loss NaN.
+/// grad_scale_device, when not null, is a device double multiplied into grad_scale by the kernel: a
+/// step-dependent factor (the 2.1 λ(step)) that a captured CUDA graph reads at replay time instead of
+/// baking the value of the capturing step into its kernel arguments.
 template <class T, class Rho>
 void level_loss(const Rho& rho, const T* pred, index_t B, index_t K, index_t L, index_t D, const T* const* targets,
                 const double* level_weights, index_t N, const std::int64_t* idx, const T* omega, double grad_scale,
-                T* dpred, double* rows, std::size_t rows_bytes, double* result, int* bad_index, cudaStream_t stream) {
+                T* dpred, double* rows, std::size_t rows_bytes, double* result, int* bad_index, cudaStream_t stream,
+                const double* grad_scale_device = nullptr) {
   static_assert(std::is_trivially_copyable_v<Rho>,
                 "jepa: cuda::level_loss passes the distance rho to a kernel by value: pass the elementwise part "
                 "(e.g. static_cast<const jepa::losses::L1&>(policy)), not a policy holding std::vector members");
@@ -165,7 +170,7 @@ void level_loss(const Rho& rho, const T* pred, index_t B, index_t K, index_t L, 
   const double inv = 1.0 / static_cast<double>(B * K * D);
   constexpr int warps = kernels::kLossWarpsPerBlock;
   kernels::level_loss_rows<T, Rho><<<static_cast<unsigned>((rows_n + warps - 1) / warps), 32 * warps, 0, stream>>>(
-      rho, pred, rows_n, K, L, D, lv, N, idx, omega, grad_scale, inv, dpred, rows, bad_index);
+      rho, pred, rows_n, K, L, D, lv, N, idx, omega, grad_scale, grad_scale_device, inv, dpred, rows, bad_index);
   JEPA_CUDA_CHECK_LAUNCH("cuda::level_loss_rows");
   kernels::sum_rows_scaled<<<1, 1024, 0, stream>>>(rows, rows_n, inv, result);
   JEPA_CUDA_CHECK_LAUNCH("cuda::sum_rows_scaled");

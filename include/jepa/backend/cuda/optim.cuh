@@ -134,9 +134,12 @@ template <bool WithBf16>
 __global__ void __launch_bounds__(kOptimThreads)
     adamw_chunks(const ParamChunk* __restrict__ chunks, GroupPointers<float> params, GroupPointers<const float> grads,
                  GroupPointers<float> m1, GroupPointers<float> m2, GroupPointers<__nv_bfloat16> params_bf16,
-                 const double* __restrict__ tensor_sumsq, const GradNormResult* __restrict__ gn, AdamWScalars s, bool vec) {
+                 const double* __restrict__ tensor_sumsq, const GradNormResult* __restrict__ gn, AdamWScalars s_arg,
+                 const AdamWScalars* __restrict__ s_dev, const int* __restrict__ skip, bool vec) {
+  if (skip && *skip) return;  // a non-finite step (step_device): parameters and moments stay as they are
   const ParamChunk c = chunks[blockIdx.x];
   if (tensor_sumsq[c.tensor] == 0.0) return;  // not part of the loss this step: no decay, no moments
+  const AdamWScalars s = s_dev ? *s_dev : s_arg;
   const double coef = gn->clip_coef;
   const double wd = c.decay ? s.wd : 0.0;
   float* P = params.p[c.group] + c.offset;
@@ -180,7 +183,10 @@ __global__ void __launch_bounds__(kOptimThreads)
 template <int = 0>
 __global__ void __launch_bounds__(kOptimThreads)
     ema_lerp_f32(float* __restrict__ target, const float* __restrict__ online, __nv_bfloat16* __restrict__ target_bf16,
-                 index_t n, double momentum, bool vec) {
+                 index_t n, double momentum, const double* __restrict__ momentum_dev, const int* __restrict__ skip,
+                 bool vec) {
+  if (skip && *skip) return;
+  if (momentum_dev) momentum = *momentum_dev;
   const index_t tid = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x;
   const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
   index_t done = 0;
@@ -207,6 +213,15 @@ __global__ void __launch_bounds__(kOptimThreads)
     target[i] = t;
     if (target_bf16) target_bf16[i] = __float2bfloat16_rn(t);
   }
+}
+
+/// *skip = 1 when any of values[0 … n) or the gradient norm is not finite, else 0 (one thread).
+template <int = 0>
+__global__ void nonfinite_guard(const double* __restrict__ values, int n, const GradNormResult* __restrict__ gn,
+                                int* __restrict__ skip) {
+  bool bad = gn && !isfinite(gn->sumsq);
+  for (int i = 0; i < n; ++i) bad = bad || !isfinite(values[i]);
+  *skip = bad ? 1 : 0;
 }
 
 }  // namespace kernels
@@ -401,12 +416,37 @@ class AdamW {
     const unsigned blocks = static_cast<unsigned>(table_.chunks());
     if (with_bf16)
       kernels::adamw_chunks<true><<<blocks, kernels::kOptimThreads, 0, stream>>>(
-          table_.chunks_device(), P, G, M, V, B, table_.tensor_sumsq_device(), gn, s, vec);
+          table_.chunks_device(), P, G, M, V, B, table_.tensor_sumsq_device(), gn, s, nullptr, nullptr, vec);
     else
       kernels::adamw_chunks<false><<<blocks, kernels::kOptimThreads, 0, stream>>>(
-          table_.chunks_device(), P, G, M, V, B, table_.tensor_sumsq_device(), gn, s, vec);
+          table_.chunks_device(), P, G, M, V, B, table_.tensor_sumsq_device(), gn, s, nullptr, nullptr, vec);
     JEPA_CUDA_CHECK_LAUNCH("cuda::AdamW::step");
   }
+
+  /// The step of a captured training step (train/cuda_step.cuh): the update's scalars are read from
+  /// device memory (`scalars`, written by the caller before each launch: lr, wd, β1, β2, ε and the bias
+  /// corrections of this step), so one CUDA graph serves every step; grad_norm() must have run on
+  /// `grads` first (its clip coefficient and per-tensor sums are used), and the update is skipped
+  /// when *skip != 0 (a non-finite loss or gradient). The host step counter is not touched.
+  void step_device(std::span<float* const> params, std::span<const float* const> grads,
+                   const kernels::AdamWScalars* scalars, const int* skip, cudaStream_t stream) {
+    detail::require_pointer(scalars, "cuda::AdamW::step_device", "scalars");
+    auto P = table_.pointers<float>(params, "params");
+    auto G = table_.pointers<const float>(grads, "grads");
+    kernels::GroupPointers<float> M{}, V{};
+    kernels::GroupPointers<__nv_bfloat16> B{};
+    const bool vec = ParamTable::all_aligned(params) && ParamTable::all_aligned(grads);
+    for (int g = 0; g < table_.groups(); ++g) {
+      M.p[g] = m_[static_cast<std::size_t>(g)].data();
+      V.p[g] = v_[static_cast<std::size_t>(g)].data();
+    }
+    if (table_.chunks() == 0) return;
+    kernels::adamw_chunks<false><<<static_cast<unsigned>(table_.chunks()), kernels::kOptimThreads, 0, stream>>>(
+        table_.chunks_device(), P, G, M, V, B, table_.tensor_sumsq_device(), table_.grad_norm_device(),
+        kernels::AdamWScalars{}, scalars, skip, vec);
+    JEPA_CUDA_CHECK_LAUNCH("cuda::AdamW::step_device");
+  }
+  const AdamWConfig& config() const noexcept { return cfg_; }
 
   std::uint64_t steps_taken() const noexcept { return t_; }
   void set_steps_taken(std::uint64_t t) noexcept { t_ = t; }
@@ -435,8 +475,32 @@ inline void ema_update(float* target, const float* online, index_t n, double mom
   const bool vec = detail::aligned16(target) && detail::aligned16(online) &&
                    (!target_bf16 || (reinterpret_cast<std::uintptr_t>(target_bf16) & 7u) == 0);
   kernels::ema_lerp_f32<><<<detail::grid_for(vec ? (n + 3) / 4 : n, kernels::kOptimThreads), kernels::kOptimThreads, 0,
-                          stream>>>(target, online, dev(target_bf16), n, momentum, vec);
+                          stream>>>(target, online, dev(target_bf16), n, momentum, nullptr, nullptr, vec);
   JEPA_CUDA_CHECK_LAUNCH("cuda::ema_update");
+}
+
+/// ema_update with the momentum read from device memory at run time (a captured step) and skipped
+/// when *skip != 0 (skip may be null).
+inline void ema_update_device(float* target, const float* online, index_t n, const double* momentum, const int* skip,
+                              cudaStream_t stream) {
+  constexpr const char* op = "cuda::ema_update_device";
+  detail::require_extent(n, 0, op, "n");
+  if (n == 0) return;
+  detail::require_pointer(target, op, "target");
+  detail::require_pointer(online, op, "online");
+  detail::require_pointer(momentum, op, "momentum");
+  const bool vec = detail::aligned16(target) && detail::aligned16(online);
+  kernels::ema_lerp_f32<><<<detail::grid_for(vec ? (n + 3) / 4 : n, kernels::kOptimThreads), kernels::kOptimThreads, 0,
+                          stream>>>(target, online, nullptr, n, 0.0, momentum, skip, vec);
+  JEPA_CUDA_CHECK_LAUNCH("cuda::ema_update_device");
+}
+
+/// *skip = 1 when a loss value (values, n doubles, device) or the gradient norm (gn, may be null) is
+/// not finite, else 0: the guard of a device training step (the CPU trainer's NaN guard).
+inline void nonfinite_guard(const double* values, int n, const GradNormResult* gn, int* skip, cudaStream_t stream) {
+  detail::require_pointer(skip, "cuda::nonfinite_guard", "skip");
+  kernels::nonfinite_guard<><<<1, 1, 0, stream>>>(values, n, gn, skip);
+  JEPA_CUDA_CHECK_LAUNCH("cuda::nonfinite_guard");
 }
 
 }  // namespace jepa::backend::cuda
