@@ -48,6 +48,7 @@ SHAPES = {
     "vit_base": (768, 12, 12, 4.0),
     "vit_large": (1024, 24, 16, 4.0),
     "vit_huge": (1280, 32, 16, 4.0),
+    "vit_giant": (1408, 40, 22, 48.0 / 11.0),  # V-JEPA 2 ViT-g/16 (vit_giant_xformers: mlp 6144)
 }
 
 
@@ -60,6 +61,12 @@ def parse_args():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--backward", action="store_true", help="time forward + backward instead of forward")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (GPU baselines, e.g. bench_cuda_step)")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: torch.autocast(bfloat16) around the model, fp32 master weights (the recipe)")
+    ap.add_argument("--sdpa", action="store_true",
+                    help="F.scaled_dot_product_attention (the official use_sdpa=True path; torch >= 2.0)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (torch >= 2.0)")
     return ap.parse_args()
 
 
@@ -74,6 +81,9 @@ if ARGS is not None:
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+
+USE_SDPA = bool(ARGS.sdpa) if ARGS is not None else False
 
 
 def log(msg):
@@ -122,11 +132,14 @@ class RoPEAttention(nn.Module):
         width_ids = (ids - tokens_per_frame * frame_ids) - tokens_per_row * height_ids
         return 1.0 * frame_ids, 1.0 * height_ids, 1.0 * width_ids
 
-    def forward(self, x, T, H_patches, W_patches):
+    def forward(self, x, T, H_patches, W_patches, ids=None):
         B, N, C = x.size()
         qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, heads, N, Dh)
-        ids = torch.arange(int(T * H_patches * W_patches), device=x.device)
+        if ids is None:  # every token, in grid order
+            ids = torch.arange(int(T * H_patches * W_patches), device=x.device)
+        else:  # (B, K) grid indices of a token subset (masks): positions broadcast over the heads
+            ids = ids.unsqueeze(1)
         d_mask, h_mask, w_mask = self.separate_positions(ids, H_patches, W_patches)
         s = 0
         qd = rotate_queries_or_keys(q[..., s:s + self.d_dim], pos=d_mask)
@@ -144,10 +157,13 @@ class RoPEAttention(nn.Module):
         else:
             q = torch.cat([qd, qh, qw], dim=-1)
             k = torch.cat([kd, kh, kw], dim=-1)
-        # The official explicit path (use_sdpa=False); torch 1.13 has no scaled_dot_product_attention.
-        attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, N, N)
-        attn = attn.softmax(dim=-1)
-        x = attn @ v
+        if USE_SDPA:  # the official use_sdpa=True path (flash / memory-efficient kernels on a GPU)
+            x = F.scaled_dot_product_attention(q, k, v)
+        else:
+            # The official explicit path (use_sdpa=False); torch 1.13 has no scaled_dot_product_attention.
+            attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, N, N)
+            attn = attn.softmax(dim=-1)
+            x = attn @ v
         x = x.transpose(1, 2).reshape(B, N, C)
         return self.proj(x)
 
@@ -171,8 +187,8 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = MLP(dim, int(dim * mlp_ratio))
 
-    def forward(self, x, T, H_patches, W_patches):
-        x = x + self.attn(self.norm1(x), T=T, H_patches=H_patches, W_patches=W_patches)
+    def forward(self, x, T, H_patches, W_patches, ids=None):
+        x = x + self.attn(self.norm1(x), T=T, H_patches=H_patches, W_patches=W_patches, ids=ids)
         x = x + self.mlp(self.norm2(x))
         return x
 
@@ -262,19 +278,28 @@ def main():
         log("WARNING: %.1f GFLOP/s looks like the reference BLAS; install libopenblas0-pthread" % gflops)
 
     D, depth, heads, ratio = SHAPES[a.model]
-    model = VisionTransformer(D, depth, heads, ratio)
-    clip = torch.randn(a.batch, 3, a.frames, a.size, a.size)
+    dev = torch.device(a.device)
+    model = VisionTransformer(D, depth, heads, ratio).to(dev)
+    clip = torch.randn(a.batch, 3, a.frames, a.size, a.size, device=dev)
     tokens = (a.frames // 2) * (a.size // 16) ** 2
     what = "fwd+bwd" if a.backward else "fwd"
+    fn = torch.compile(model) if a.compile else model
+    gpu = dev.type == "cuda"
+
+    def sync():
+        if gpu:
+            torch.cuda.synchronize()
 
     def run():
-        if a.backward:
-            for p in model.parameters():
-                p.grad = None
-            model(clip).sum().backward()
-        else:
-            with torch.no_grad():
-                model(clip)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=a.dtype == "bf16"):
+            if a.backward:
+                for p in model.parameters():
+                    p.grad = None
+                fn(clip).float().sum().backward()
+            else:
+                with torch.no_grad():
+                    fn(clip)
+        sync()
 
     if a.backward:
         model.train()
@@ -282,20 +307,25 @@ def main():
         model.eval()
     times = []
     t_start = time.perf_counter()
-    for r in range(a.reps + 1):
-        label = "warm-up" if r == 0 else "rep %d/%d" % (r, a.reps)
+    sync()
+    for r in range(a.reps + 1 + (2 if a.compile else 0)):
+        warm = 1 + (2 if a.compile else 0)  # torch.compile traces / autotunes in its first calls
+        label = "warm-up" if r < warm else "rep %d/%d" % (r - warm + 1, a.reps)
         log("%s %s %s ... (elapsed %.0f s)" % (a.model, what, label, time.perf_counter() - t_start))
         t0 = time.perf_counter()
         run()
         dt = time.perf_counter() - t0
-        if r > 0:
+        if r >= 1 + (2 if a.compile else 0):
             times.append(dt)
     out = {
         "model": a.model, "frames": a.frames, "size": a.size, "batch": a.batch, "tokens": tokens,
         "threads": torch.get_num_threads(), "backward": bool(a.backward), "reps": a.reps,
         "median_s": statistics.median(times), "min_s": min(times), "times_s": times,
         "torch_version": torch.__version__, "torch_gemm_gflops": gflops, "torch_blas": blas,
+        "device": a.device, "dtype": a.dtype, "sdpa": bool(a.sdpa), "compile": bool(a.compile),
     }
+    if gpu:
+        out["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
     print(json.dumps(out), flush=True)
 
 

@@ -50,6 +50,10 @@ namespace jepa::train {
 struct CudaStepConfig {
   backend::cuda::AdamWConfig adamw{};  // β1, β2, ε (the recipe's 0.9, 0.999, 1e-8)
   bool use_graphs = false;             // capture each step shape once and replay it
+  /// The recipe's precision on fp32 master weights: GEMMs with bf16 products and bf16 attention
+  /// (backend::cuda::Context::set_mixed_bf16), set for the step's work only. false: fp32 throughout
+  /// (CPU-close; what the parity test checks tightly).
+  bool mixed_bf16 = false;
 };
 
 /// What one device step produced (read after the step).
@@ -193,6 +197,7 @@ class CudaStep {
     }
     G_ = masks.size();
     backend::CudaStreamGuard on(stream_);
+    PrecisionGuard precision(cfg_.mixed_bf16);
     const auto it = cfg_.use_graphs ? graphs_.find(key) : graphs_.end();
     if (it != graphs_.end()) {
       JEPA_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
@@ -234,6 +239,25 @@ class CudaStep {
     int skip, bad;
   };
   using Key = std::vector<index_t>;
+
+  /// Sets this thread's backend::Cuda precision for one step and restores it after.
+  class PrecisionGuard {
+   public:
+    explicit PrecisionGuard(bool mixed)
+        : gemm_(Cuda::context().gemm_compute()), attn_(Cuda::context().attention_bf16()) {
+      if (mixed) Cuda::context().set_mixed_bf16(true);
+    }
+    ~PrecisionGuard() {
+      Cuda::context().set_gemm_compute(gemm_);
+      Cuda::context().set_attention_bf16(attn_);
+    }
+    PrecisionGuard(const PrecisionGuard&) = delete;
+    PrecisionGuard& operator=(const PrecisionGuard&) = delete;
+
+   private:
+    backend::cuda::GemmCompute gemm_;
+    bool attn_;
+  };
 
   static backend::cuda::ParamTable make_table(Model& m) {
     return backend::cuda::ParamTable::from_layouts({&m.encoder().layout(), &m.predictor().layout()});

@@ -59,6 +59,7 @@
 #include "jepa/backend/cuda/index_tables.cuh"
 #include "jepa/backend/cuda/layer_norm.cuh"
 #include "jepa/backend/cuda/losses.cuh"
+#include "jepa/backend/cuda/mixed.cuh"
 #include "jepa/backend/cuda/rope.cuh"
 #include "jepa/backend/cuda/tokens.cuh"
 #include "jepa/core/dtype.hpp"
@@ -87,8 +88,35 @@ class Context {
   void set_stream(cudaStream_t s) noexcept { stream_ = s; }
   LtHandle& lt() noexcept { return lt_; }
   GemmCompute gemm_compute() const noexcept { return compute_; }
-  /// fp32 (default; matches the CPU to fp32 rounding) or tf32 (float GEMMs on the tensor cores).
+  /// fp32 (default; matches the CPU to fp32 rounding), tf32 or bf16 (float GEMMs on the tensor cores).
   void set_gemm_compute(GemmCompute c) noexcept { compute_ = c; }
+  /// Float attention on bf16-rounded operands through the tensor-core kernels (mixed.cuh); off by
+  /// default (then float attention runs the fp32 CUDA-core kernels, Cpu-close).
+  void set_attention_bf16(bool on) noexcept { attention_bf16_ = on; }
+  bool attention_bf16() const noexcept { return attention_bf16_; }
+  /// The recipe's mixed precision for float modules: GEMMs in GemmCompute::bf16 and bf16 attention
+  /// (fp32 weights, activations, norms and accumulators; bf16 products) — or back to fp32.
+  void set_mixed_bf16(bool on) noexcept {
+    compute_ = on ? GemmCompute::bf16 : GemmCompute::fp32;
+    attention_bf16_ = on;
+  }
+
+  /// Scratch for the bf16 copies of mixed-precision attention operands, grown on demand — only when
+  /// this thread's stream is not being captured (growing waits for the device and allocates; the
+  /// first, eager run of a step shape grows it, a capture of the same shape then finds it large
+  /// enough). During a capture a too-small buffer throws ConfigError.
+  void* mixed_workspace(std::size_t bytes) {
+    if (bytes <= mixed_ws_.size()) return mixed_ws_.data();
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    JEPA_CUDA_CHECK(cudaStreamIsCapturing(stream_, &cs));
+    if (cs != cudaStreamCaptureStatusNone)
+      throw ConfigError(jepa::detail::cat("jepa: mixed-precision attention needs ", bytes, " bytes of bf16 scratch, this "
+                                          "context has ", mixed_ws_.size(), "; run the step once eagerly before capturing it"));
+    JEPA_CUDA_CHECK(cudaDeviceSynchronize());
+    mixed_ws_ = DeviceBuffer<std::byte>();
+    mixed_ws_ = DeviceBuffer<std::byte>(bytes);
+    return mixed_ws_.data();
+  }
 
   void* workspace() const noexcept { return ws_.data(); }
   std::size_t workspace_bytes() const noexcept { return ws_.size(); }
@@ -118,8 +146,9 @@ class Context {
   int device_;
   cudaStream_t stream_ = nullptr;
   LtHandle lt_;
-  DeviceBuffer<std::byte> ws_;
+  DeviceBuffer<std::byte> ws_, mixed_ws_;
   GemmCompute compute_ = GemmCompute::fp32;
+  bool attention_bf16_ = false;
 };
 
 }  // namespace cuda
@@ -387,9 +416,28 @@ struct Cuda {
   // Fused attention (attention.cuh, FlashAttention-2 schedule): no N×N buffer; o, lse, dq, dk, dv
   // overwritten; lse (B,H,Nq) fp32. A dense mask's `allowed` bytes must be device memory here.
   // ---------------------------------------------------------------------------------------------
+  // With context().attention_bf16() (and Dh % 8 == 0) the operands are rounded to packed bf16 copies in
+  // the mixed workspace, the tensor-core kernels run on them, and o / dq, dk, dv are widened back
+  // into the float views; lse stays fp32 either way.
   template <std::same_as<float> T>
   static void attention_forward(const AttnShape& s, AttnOperand<const T> q, AttnOperand<const T> k,
                                 AttnOperand<const T> v, AttnOperand<T> o, T* lse, const AttnMask& mask) {
+    auto& ctx = context();
+    if (ctx.attention_bf16() && s.head_dim % 8 == 0 && s.batch * s.heads * s.q_len * s.kv_len > 0) {
+      const index_t B = s.batch, H = s.heads, Nq = s.q_len, Nk = s.kv_len, Dh = s.head_dim;
+      const index_t nq = pad8(cuda::packed_elems(B, Nq, H, Dh)), nk = pad8(cuda::packed_elems(B, Nk, H, Dh));
+      auto* w = static_cast<jepa::bf16*>(ctx.mixed_workspace(static_cast<std::size_t>(2 * nq + 2 * nk) * sizeof(jepa::bf16)));
+      jepa::bf16 *q16 = w, *o16 = w + nq, *k16 = w + 2 * nq, *v16 = w + 2 * nq + nk;
+      cuda::to_bf16_packed(q, q16, B, Nq, H, Dh, stream());
+      cuda::to_bf16_packed(k, k16, B, Nk, H, Dh, stream());
+      cuda::to_bf16_packed(v, v16, B, Nk, H, Dh, stream());
+      cuda::attention_forward<jepa::bf16>(stream(), s, as_const(cuda::packed_operand(q16, Nq, H, Dh)),
+                                          as_const(cuda::packed_operand(k16, Nk, H, Dh)),
+                                          as_const(cuda::packed_operand(v16, Nk, H, Dh)), cuda::packed_operand(o16, Nq, H, Dh),
+                                          lse, mask);
+      cuda::from_bf16_packed(o16, o, B, Nq, H, Dh, stream());
+      return;
+    }
     cuda::attention_forward<float>(stream(), s, q, k, v, o, lse, mask);
   }
   template <std::same_as<float> T>
@@ -397,12 +445,39 @@ struct Cuda {
                                  AttnOperand<const T> v, AttnOperand<const T> o, AttnOperand<const T> dout,
                                  const T* lse, AttnOperand<T> dq, AttnOperand<T> dk, AttnOperand<T> dv,
                                  const AttnMask& mask) {
+    auto& ctx = context();
     const std::size_t need = cuda::attention_backward_workspace_bytes(s);
-    void* ws = context().workspace_for(need, "backend::Cuda::attention_backward");
+    void* ws = ctx.workspace_for(need, "backend::Cuda::attention_backward");
+    if (ctx.attention_bf16() && s.head_dim % 8 == 0 && s.batch * s.heads * s.q_len * s.kv_len > 0) {
+      const index_t B = s.batch, H = s.heads, Nq = s.q_len, Nk = s.kv_len, Dh = s.head_dim;
+      const index_t nq = pad8(cuda::packed_elems(B, Nq, H, Dh)), nk = pad8(cuda::packed_elems(B, Nk, H, Dh));
+      auto* w = static_cast<jepa::bf16*>(ctx.mixed_workspace(static_cast<std::size_t>(4 * nq + 4 * nk) * sizeof(jepa::bf16)));
+      jepa::bf16 *q16 = w, *o16 = w + nq, *do16 = w + 2 * nq, *dq16 = w + 3 * nq;
+      jepa::bf16 *k16 = w + 4 * nq, *v16 = k16 + nk, *dk16 = k16 + 2 * nk, *dv16 = k16 + 3 * nk;
+      cuda::to_bf16_packed(q, q16, B, Nq, H, Dh, stream());
+      cuda::to_bf16_packed(k, k16, B, Nk, H, Dh, stream());
+      cuda::to_bf16_packed(v, v16, B, Nk, H, Dh, stream());
+      cuda::to_bf16_packed(o, o16, B, Nq, H, Dh, stream());
+      cuda::to_bf16_packed(dout, do16, B, Nq, H, Dh, stream());
+      cuda::attention_backward<jepa::bf16>(
+          stream(), s, as_const(cuda::packed_operand(q16, Nq, H, Dh)), as_const(cuda::packed_operand(k16, Nk, H, Dh)),
+          as_const(cuda::packed_operand(v16, Nk, H, Dh)), as_const(cuda::packed_operand(o16, Nq, H, Dh)),
+          as_const(cuda::packed_operand(do16, Nq, H, Dh)), lse, cuda::packed_operand(dq16, Nq, H, Dh),
+          cuda::packed_operand(dk16, Nk, H, Dh), cuda::packed_operand(dv16, Nk, H, Dh), mask, ws, need);
+      cuda::from_bf16_packed(dq16, dq, B, Nq, H, Dh, stream());
+      cuda::from_bf16_packed(dk16, dk, B, Nk, H, Dh, stream());
+      cuda::from_bf16_packed(dv16, dv, B, Nk, H, Dh, stream());
+      return;
+    }
     cuda::attention_backward<float>(stream(), s, q, k, v, o, dout, lse, dq, dk, dv, mask, ws, need);
   }
 
  private:
+  static index_t pad8(index_t n) { return (n + 7) / 8 * 8; }  // keeps every bf16 sub-buffer 16-byte aligned
+  template <class U>
+  static AttnOperand<const U> as_const(AttnOperand<U> a) {
+    return {a.data, a.batch_stride, a.row_stride, a.head_stride};
+  }
   template <class T>
   static cuda::GemmCompute compute_for() {
     // tf32 is a float mode; bf16 operands already accumulate in fp32.

@@ -4,8 +4,9 @@
 //   op(A) is M×K (A stored M×K, or K×M when trans_a); op(B) is K×N (B stored K×N, or N×K when trans_b);
 //   lda/ldb/ldc are the row strides of the matrices as stored (row-major, as in backend::Cpu::gemm).
 //   Strided batches: matrix i of A starts at A + i·stride_a (same for B and C); the bias is shared.
-// Types: (A, B, C) = (float, float, float) with fp32 or tf32 compute, or (bf16, bf16, bf16 | float)
-// with fp32 accumulation (DESIGN.md decision 7). The bias has C's type. With β = 0, C is not read.
+// Types: (A, B, C) = (float, float, float) with fp32, tf32 or bf16 compute (bf16: the operands are
+// rounded to bf16 for the tensor cores, accumulation and C stay fp32 — mixed precision on fp32
+// storage), or (bf16, bf16, bf16 | float) with fp32 accumulation (DESIGN.md decision 7). The bias has C's type. With β = 0, C is not read.
 //
 // Row-major to cuBLAS. A row-major matrix with row stride ld is the column-major matrix of its
 // transpose with leading dimension ld, so C = op(A)·op(B) is computed as the column-major product
@@ -39,6 +40,8 @@ namespace jepa::backend::cuda {
 enum class GemmCompute : std::uint8_t {
   fp32,  // full fp32 products (CUBLAS_COMPUTE_32F)
   tf32,  // fp32 operands rounded to tf32 on the tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32); fp32 only
+  bf16,  // fp32 operands rounded to bf16 on the tensor cores, fp32 accumulation and output
+         // (CUBLAS_COMPUTE_32F_FAST_16BF): the products of torch.autocast(bfloat16) on fp32 storage
 };
 enum class Epilogue : std::uint8_t {
   none,
@@ -181,11 +184,14 @@ void gemm(LtHandle& lt, const GemmShape& s, float alpha, const TAB* A, const TAB
                     (std::is_same_v<TAB, jepa::bf16> && (std::is_same_v<TC, jepa::bf16> || std::is_same_v<TC, float>)),
                 "jepa: cuda::gemm supports (A,B,C) = (float,float,float), (bf16,bf16,bf16) and (bf16,bf16,float)");
   validate_gemm(s, A, B, C, bias, ep);
-  if (compute == GemmCompute::tf32 && !std::is_same_v<TAB, float>)
-    throw ConfigError("jepa: cuda::gemm: compute = tf32 is invalid for bf16 operands (they accumulate in fp32 already)");
+  if (compute != GemmCompute::fp32 && !std::is_same_v<TAB, float>)
+    throw ConfigError("jepa: cuda::gemm: compute = tf32 / bf16 is invalid for bf16 operands (they run on the tensor "
+                      "cores with fp32 accumulation already)");
   if (s.M == 0 || s.N == 0) return;
 
-  const cublasComputeType_t ct = compute == GemmCompute::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t ct = compute == GemmCompute::tf32   ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                 : compute == GemmCompute::bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                                                : CUBLAS_COMPUTE_32F;
   const cudaDataType_t tab = detail::cuda_dtype<TAB>(), tc = detail::cuda_dtype<TC>();
   // Column-major view: Cᵀ (N×M) = op(B)ᵀ (N×K) · op(A)ᵀ (K×M). cuBLAS "A" := our B, "B" := our A.
   const cublasOperation_t op_b = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // applies to cuBLAS A (our B)
