@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   if (torch) {
     std::string sz;
     for (const index_t N : sizes) sz += (sz.empty() ? "" : ",") + std::to_string(N);
-    const std::string cmd = jepa::bench::shell_quote(python) + " " + jepa::bench::shell_quote(JEPA_TORCH_ATTENTION_SCRIPT) +
+    const std::string cmd = jepa::bench::shell_quote(python) + " " + jepa::bench::shell_quote(jepa::bench::script_path(JEPA_TORCH_ATTENTION_SCRIPT)) +
                             " --sizes " + sz + " --heads " + std::to_string(H) + " --head-dim " + std::to_string(Dh) +
                             " --tokens " + std::to_string(tokens) + " --reps " + std::to_string(reps) + " 2>&1";
     std::fflush(stdout);

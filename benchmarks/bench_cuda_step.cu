@@ -156,7 +156,7 @@ Peak gemm_peak(const Options& o, cudaStream_t stream) {
 // ---------------------------------------------------------------------------------------------------
 struct InferRow {
   std::string model;
-  index_t frames, res, batch;
+  index_t frames = 0, res = 0, batch = 0;
   double ms = 0, tflops = 0, torch_ms = -1, torch_compiled_ms = -1;
   std::string note;
 };
@@ -164,7 +164,8 @@ struct InferRow {
 template <const P::EncoderShape& S>
 InferRow infer_one(const Options& o, index_t frames, index_t res, index_t batch, cudaStream_t stream) {
   using Enc = P::VJepa2Encoder<S, float, Cuda>;
-  InferRow r{std::string(S.name), frames, res, batch};
+  InferRow r;
+  r.model = std::string(S.name), r.frames = frames, r.res = res, r.batch = batch;
   jepa::backend::CudaStreamGuard on(stream);
   Cuda::context().set_mixed_bf16(true);
   const Enc enc(P::vjepa2_config(S));
@@ -184,10 +185,10 @@ InferRow infer_one(const Options& o, index_t frames, index_t res, index_t batch,
     const std::string args = "--model " + torch_name + " --frames " + std::to_string(frames) + " --size " +
                              std::to_string(res) + " --batch " + std::to_string(batch) + " --reps " + std::to_string(o.reps) +
                              " --device cuda --dtype bf16 --sdpa --threads 4";
-    const auto t = jepa::bench::run_torch("torch (eager)", o.python, JEPA_TORCH_ENCODER_SCRIPT, args);
+    const auto t = jepa::bench::run_torch("torch (eager)", o.python, jepa::bench::script_path(JEPA_TORCH_ENCODER_SCRIPT), args);
     if (t.ok) r.torch_ms = 1e3 * t.median_s;
     if (o.compile) {
-      const auto tc = jepa::bench::run_torch("torch (compile)", o.python, JEPA_TORCH_ENCODER_SCRIPT, args + " --compile");
+      const auto tc = jepa::bench::run_torch("torch (compile)", o.python, jepa::bench::script_path(JEPA_TORCH_ENCODER_SCRIPT), args + " --compile");
       if (tc.ok) r.torch_compiled_ms = 1e3 * tc.median_s;
     }
   }
@@ -201,7 +202,8 @@ void infer_safe(const Options& o, index_t frames, index_t res, index_t batch, cu
   try {
     rows.push_back(infer_one<S>(o, frames, res, batch, stream));
   } catch (const std::exception& e) {
-    InferRow r{std::string(S.name), frames, res, batch};
+    InferRow r;
+    r.model = std::string(S.name), r.frames = frames, r.res = res, r.batch = batch;
     r.note = e.what();
     rows.push_back(r);
     Cuda::context().set_mixed_bf16(false);
@@ -323,10 +325,10 @@ void training(const Options& o, const Peak& peak) {
     }
     const std::string args = "--batch " + std::to_string(row->batch) + " --context " + kc + " --targets " + kt +
                              " --reps " + std::to_string(std::max(3, o.reps));
-    const auto t = jepa::bench::run_torch("torch train step", o.python, JEPA_TORCH_TRAIN_STEP_SCRIPT, args);
+    const auto t = jepa::bench::run_torch("torch train step", o.python, jepa::bench::script_path(JEPA_TORCH_TRAIN_STEP_SCRIPT), args);
     if (t.ok) row->torch_ms = 1e3 * t.median_s;
     if (o.compile) {
-      const auto tc = jepa::bench::run_torch("torch train step (compile)", o.python, JEPA_TORCH_TRAIN_STEP_SCRIPT, args + " --compile");
+      const auto tc = jepa::bench::run_torch("torch train step (compile)", o.python, jepa::bench::script_path(JEPA_TORCH_TRAIN_STEP_SCRIPT), args + " --compile");
       if (tc.ok) row->torch_compiled_ms = 1e3 * tc.median_s;
     }
   }

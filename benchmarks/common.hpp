@@ -188,6 +188,15 @@ inline double json_number(const std::string& line, const std::string& key, bool&
   return v;
 }
 
+/// The PyTorch script: the source-tree path compiled in, or benchmarks/<name> under the working
+/// directory when the binary runs elsewhere (e.g. a bundle carried to a GPU machine: tools/gpu_bundle.sh).
+inline std::string script_path(const char* compiled) {
+  if (access(compiled, R_OK) == 0) return compiled;
+  std::string name = compiled;
+  const auto slash = name.rfind('/');
+  return "benchmarks/" + (slash == std::string::npos ? name : name.substr(slash + 1));
+}
+
 inline std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);

@@ -68,6 +68,8 @@ struct Options {
   std::uint64_t steps = 24000, seed = 239;
   double lr = 2e-4, ema = 0.9995;
   bool context_features = true;  // probe the context encoder (false: the EMA target encoder)
+  bool standardize = false;      // z-score every feature channel with training-set statistics first
+  int depth = 4;                 // encoder depth: 4 (vit_micro) or 8 (vit_micro8)
   std::string encoders = "random,vjepa2,context,deep";
   index_t frames = 8, res = 64, batch = 8, train_clips = 2048, val_clips = 512;
   int probe_epochs = 30;
@@ -138,7 +140,24 @@ Scores evaluate(const std::string& name, const Enc& enc, const float* params, co
   Scores s;
   s.name = name;
   const index_t D = enc.config().embed_dim, N = tr.tokens;
-  const auto ftr = features(enc, params, tr, o), fva = features(enc, params, va, o);
+  auto ftr = features(enc, params, tr, o), fva = features(enc, params, va, o);
+  {  // feature scale (the direction probe adds a unit-scale position table to these features)
+    double ss = 0;
+    for (const float v : ftr) ss += static_cast<double>(v) * v;
+    std::fprintf(stderr, "%s: feature RMS %.3f\n", name.c_str(), std::sqrt(ss / static_cast<double>(ftr.size())));
+  }
+  if (o.standardize) {  // per channel: (f − mean_train) / std_train, the same map on both sets
+    std::vector<double> mean(static_cast<std::size_t>(D)), var(static_cast<std::size_t>(D));
+    const std::size_t rows = ftr.size() / static_cast<std::size_t>(D);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < D; ++c) mean[c] += ftr[r * D + c] / static_cast<double>(rows);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < D; ++c) var[c] += std::pow(ftr[r * D + c] - mean[c], 2) / static_cast<double>(rows);
+    for (auto* f : {&ftr, &fva})
+      for (std::size_t r = 0; r < f->size() / static_cast<std::size_t>(D); ++r)
+        for (index_t c = 0; c < D; ++c)
+          (*f)[r * D + c] = static_cast<float>(((*f)[r * D + c] - mean[c]) / std::sqrt(var[c] + 1e-6));
+  }
   // Every probe is trained at three learning rates (the recipe sweeps the probe's lr, §7.3) and the
   // best held-out score is reported — the same protocol for every encoder.
   const auto sweep = [&](auto&& run_one, bool lower_is_better) {
@@ -260,6 +279,33 @@ Scores train_and_evaluate(const std::string& name, Model model, const EvalSet& t
   return s;
 }
 
+/// vit_micro at depth 8: the 2.1 tap formula then gives {1, 3, 5, 7} (at depth 4 it taps every block,
+/// block 0 included, which the recipe's models never do: their first tap sits after 3–12 blocks).
+inline constexpr P::EncoderShape vit_micro8{"vit_micro8", 64, 8, 4, 256};
+
+/// The four encoders of the table at encoder shape S (same width, depth and budget for each).
+template <const P::EncoderShape& S, class Rows>
+void run_rows(const Options& o, const EvalSet& tr, const EvalSet& va, Rows& rows, std::vector<io::RgbImage>& tiles) {
+  const auto want = [&](const std::string& e) { return ("," + o.encoders + ",").find("," + e + ",") != std::string::npos; };
+  if (want("random")) {  // random initialisation
+    P::VJepa2Encoder<S> enc(P::vjepa2_config(S));
+    nn::ParameterSet<float> p(enc.layout());
+    p.init(o.seed);
+    std::fprintf(stderr, "evaluating random\n");
+    rows.push_back(evaluate("random", enc, p.data(), tr, va, o, &tiles[0]));
+  }
+  if (want("vjepa2")) rows.push_back(train_and_evaluate("vjepa2", P::vjepa2<S>(), tr, va, o, &tiles[1]));
+  if (want("context")) {  // + context loss: the 2.1 architecture with a single output level (no deep supervision)
+    using Enc = models::VitEncoder<S.depth, P::VJepa21Tokenizer, models::RopeInterleaved, models::HierarchicalTaps<S.depth - 1>>;
+    using Pred = models::Predictor<2, models::RopeInterleaved, 1>;
+    using Model = models::Jepa<Enc, Pred, masking::Multiblock3d, losses::ContextLoss<losses::L1>>;
+    auto c = P::vjepa21_model_config(S);
+    rows.push_back(train_and_evaluate("+context", Model(c.encoder, c.predictor, masking::Multiblock3d::vjepa()), tr, va, o,
+                                      &tiles[2]));
+  }
+  if (want("deep")) rows.push_back(train_and_evaluate("+deep (2.1)", P::vjepa2_1<S>(), tr, va, o, &tiles[3]));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -267,8 +313,8 @@ int main(int argc, char** argv) {
     Options o;
     for (examples::Args args(argc, argv); args.next();) {
       if (args.is("--help") || args.is("-h")) {
-        std::puts("ablation [--steps 24000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]\n"
-                  "         [--batch 8] [--train-clips 2048] [--val-clips 512]\n"
+        std::puts("ablation [--steps 24000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--standardize] [--frames 8] [--res 64]\n"
+                  "         [--batch 8] [--train-clips 2048] [--val-clips 512] [--depth 4|8]\n"
                   "         [--probe-epochs 30] [--probe-depth 4] [--reuse] [--seed 239]\n"
                   "         [--encoders random,vjepa2,context,deep] [--out ablation-run]");
         return 0;
@@ -284,6 +330,8 @@ int main(int argc, char** argv) {
       else if (args.is("--lr")) o.lr = args.number();
       else if (args.is("--ema")) o.ema = args.number();
       else if (args.is("--target-features")) o.context_features = false;
+      else if (args.is("--standardize")) o.standardize = true;
+      else if (args.is("--depth")) o.depth = static_cast<int>(args.count());
       else if (args.is("--seed")) o.seed = args.count();
       else if (args.is("--out")) o.out = args.value();
       else if (args.is("--encoders")) o.encoders = args.value();
@@ -301,24 +349,9 @@ int main(int argc, char** argv) {
     } rows;
     std::vector<io::RgbImage> tiles(4);
 
-    const auto want = [&](const std::string& e) { return ("," + o.encoders + ",").find("," + e + ",") != std::string::npos; };
-    if (want("random")) {  // random initialisation
-      P::VJepa2Encoder<P::vit_micro> enc(P::vjepa2_config(P::vit_micro));
-      nn::ParameterSet<float> p(enc.layout());
-      p.init(o.seed);
-      std::fprintf(stderr, "evaluating random\n");
-      rows.push_back(evaluate("random", enc, p.data(), tr, va, o, &tiles[0]));
-    }
-    if (want("vjepa2")) rows.push_back(train_and_evaluate("vjepa2", P::vjepa2<P::vit_micro>(), tr, va, o, &tiles[1]));
-    if (want("context")) {  // + context loss: the 2.1 architecture with a single output level (no deep supervision)
-      using Enc = models::VitEncoder<4, P::VJepa21Tokenizer, models::RopeInterleaved, models::HierarchicalTaps<3>>;
-      using Pred = models::Predictor<2, models::RopeInterleaved, 1>;
-      using Model = models::Jepa<Enc, Pred, masking::Multiblock3d, losses::ContextLoss<losses::L1>>;
-      auto c = P::vjepa21_model_config(P::vit_micro);
-      rows.push_back(train_and_evaluate("+context", Model(c.encoder, c.predictor, masking::Multiblock3d::vjepa()), tr, va,
-                                        o, &tiles[2]));
-    }
-    if (want("deep")) rows.push_back(train_and_evaluate("+deep (2.1)", P::vjepa2_1<P::vit_micro>(), tr, va, o, &tiles[3]));
+    if (o.depth == 4) run_rows<P::vit_micro>(o, tr, va, rows, tiles);
+    else if (o.depth == 8) run_rows<vit_micro8>(o, tr, va, rows, tiles);
+    else throw ConfigError(jepa::detail::cat("jepa: --depth ", o.depth, " is not built: 4 (vit_micro) or 8"));
 
     // Table.
     std::ostringstream md;

@@ -19,3 +19,14 @@ struct Quartic : jepa::losses::MaskedLoss<> {
   double grad(double d) const { return 4 * d * d * d; }
 };
 static_assert(jepa::losses::LossPolicy<Quartic>);
+
+// The device-ready form: the distance in its own struct (JEPA_HOST_DEVICE, trivially copyable), the
+// policy from MaskedLoss<Rho> — what a device backend's loss kernel receives as `distance_type`.
+struct QuarticRho {
+  JEPA_HOST_DEVICE double value(double d) const { return d * d * d * d; }
+  JEPA_HOST_DEVICE double grad(double d) const { return 4 * d * d * d; }
+};
+using DeviceQuartic = jepa::losses::MaskedLoss<QuarticRho>;
+static_assert(jepa::losses::detail::check_loss_policy<DeviceQuartic>());
+static_assert(jepa::losses::detail::check_device_distance<DeviceQuartic>());
+static_assert(jepa::losses::detail::check_device_distance<jepa::losses::ContextLoss<jepa::losses::SmoothL1>>());

@@ -152,6 +152,29 @@ constexpr bool check_loss_policy() {
                 "jepa: LossPolicy must define `bool context_weighting() const` (1/sqrt(distance) weights on the context term)");
   return true;
 }
+
+/// On a device backend (models::Jepa on backend::Cuda) the loss kernels receive the elementwise
+/// distance by value: the policy must name it as `distance_type` (MaskedLoss<Rho> and ContextLoss<Rho>
+/// do), a trivially copyable struct with JEPA_HOST_DEVICE value(d) / grad(d), and must not override
+/// value(d) on top of it (the kernel would compute the distance_type's, not the policy's).
+template <class P>
+constexpr bool check_device_distance() {
+  static_assert(requires { typename P::distance_type; },
+                "jepa: on a device backend the LossPolicy must declare `using distance_type = Rho;`: the trivially "
+                "copyable struct with JEPA_HOST_DEVICE value(d) / grad(d) that the device loss kernel receives (derive "
+                "from jepa::losses::MaskedLoss<Rho> or ContextLoss<Rho> and write your distance as Rho)");
+  if constexpr (requires { typename P::distance_type; }) {
+    static_assert(std::is_trivially_copyable_v<typename P::distance_type>,
+                  "jepa: LossPolicy::distance_type must be trivially copyable (it is passed to a device kernel)");
+    if constexpr (requires { typename declaring_class<decltype(&P::value)>::type; })
+      static_assert(std::is_same_v<typename declaring_class<decltype(&P::value)>::type, typename P::distance_type> ||
+                        !std::is_base_of_v<typename P::distance_type, P>,
+                    "jepa: this LossPolicy overrides value(d) but its distance_type is the base it inherits from: the "
+                    "device kernel would compute the base's distance. Put value(d)/grad(d) in their own struct Rho "
+                    "and derive from MaskedLoss<Rho> / ContextLoss<Rho>");
+  }
+  return true;
+}
 }  // namespace detail
 
 }  // namespace jepa::losses

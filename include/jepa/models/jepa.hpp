@@ -103,26 +103,9 @@ class Jepa {
                 "HierarchicalTaps otherwise)");
   static_assert(std::is_same_v<Backend, typename Predictor::backend_type>,
                 "jepa: the encoder and the predictor must run on the same backend");
-  /// On a device backend the loss kernels take the elementwise distance by value: the policy must
-  /// name it (`using distance_type = ...`, as MaskedLoss / ContextLoss do) and must not override it.
+  // On a device backend the loss kernels take the elementwise distance by value (losses.hpp).
   static constexpr bool check_device_loss() {
-    if constexpr (on_device) {
-      static_assert(requires { typename Loss::distance_type; },
-                    "jepa: on a device backend the LossPolicy must declare `using distance_type = Rho;`: the "
-                    "trivially copyable struct with JEPA_HOST_DEVICE value(d) / grad(d) that the device loss kernel "
-                    "receives (derive from jepa::losses::MaskedLoss<Rho> or ContextLoss<Rho> and write your distance as Rho)");
-      if constexpr (requires { typename Loss::distance_type; }) {
-        static_assert(std::is_trivially_copyable_v<typename Loss::distance_type>,
-                      "jepa: LossPolicy::distance_type must be trivially copyable (it is passed to a device kernel)");
-        if constexpr (requires { typename losses::detail::declaring_class<decltype(&Loss::value)>::type; })
-          static_assert(std::is_same_v<typename losses::detail::declaring_class<decltype(&Loss::value)>::type,
-                                       typename Loss::distance_type> ||
-                            !std::is_base_of_v<typename Loss::distance_type, Loss>,
-                        "jepa: this LossPolicy overrides value(d) but its distance_type is the base it inherits from: "
-                        "the device kernel would compute the base's distance. Put value(d)/grad(d) in their own "
-                        "struct Rho and derive from MaskedLoss<Rho> / ContextLoss<Rho>");
-      }
-    }
+    if constexpr (on_device) return losses::detail::check_device_distance<Loss>();
     return true;
   }
   static_assert(check_device_loss());
