@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "cuda_timing.cuh"
 #include "jepa/backend/cuda/attention.cuh"
 #include "jepa/backend/cuda/device.cuh"
 
@@ -57,21 +58,7 @@ void fill_random(jepa::bf16* p, std::size_t n, unsigned seed) {
 }
 
 /// Median milliseconds of `reps` runs of f (each between two events), after 3 warm-up runs.
-template <class F>
-double median_ms(F&& f, int reps, cudaStream_t stream) {
-  for (int i = 0; i < 3; ++i) f();
-  JEPA_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cuda::Event a, b;
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    a.record(stream);
-    f();
-    b.record(stream);
-    b.synchronize();
-    t.push_back(b.elapsed_ms(a));
-  }
-  return jepa::bench::median(t);
-}
+using jepa::bench::median_ms;
 
 struct Row {
   index_t N, B;

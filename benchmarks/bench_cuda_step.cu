@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "cuda_timing.cuh"
 #include "jepa/backend/cuda/backend.cuh"
 #include "jepa/models/jepa_presets.hpp"
 #include "jepa/train/cuda_step.cuh"
@@ -62,22 +63,7 @@ struct Options {
   std::vector<index_t> train_batches{32, 24, 16, 12, 8, 4, 2, 1};
 };
 
-/// Median of `reps` timed calls (device events on `stream`) after `warm` untimed ones.
-template <class F>
-double median_ms(F&& f, int reps, cudaStream_t stream, int warm = 2) {
-  for (int i = 0; i < warm; ++i) f();
-  JEPA_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cuda::Event a, b;
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    a.record(stream);
-    f();
-    b.record(stream);
-    b.synchronize();
-    t.push_back(b.elapsed_ms(a));
-  }
-  return jepa::bench::median(t);
-}
+using jepa::bench::median_ms;
 
 __global__ void fill_uniform(float* p, std::size_t n, unsigned seed) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
