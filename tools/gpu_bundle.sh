@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch="${1:-90}"
-build=build-gpu-bundle
+build="${JEPA_GPU_BUILD:-build-cuda}"  # reused when it exists (configured the same way)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DJEPA_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" \
       -DJEPA_BUILD_TESTS=ON -DJEPA_BUILD_EXAMPLES=OFF -DJEPA_BUILD_BENCHMARKS=ON >/dev/null
 tests=(test_cuda_host_checks test_cuda_gemm test_cuda_layer_norm_gelu test_cuda_optim test_cuda_attention
@@ -31,7 +31,9 @@ for f in "$out"/bin/*; do
   ldd "$f" | awk '/=> \// {print $3}'
 done | sort -u | while read -r lib; do
   case "$(basename "$lib")" in
-    libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libcuda.so*|libcublas*|libcudart*|libnccl*) ;;
+    # libstdc++ / libgcc_s stay the target's own (newer there is compatible; ours on LD_LIBRARY_PATH
+    # could shadow the newer one PyTorch needs in the benchmarks' python subprocesses).
+    libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libstdc++*|libgcc_s*|libcuda.so*|libcublas*|libcudart*|libnccl*) ;;
     *) cp -L "$lib" "$out/lib/" ;;
   esac
 done

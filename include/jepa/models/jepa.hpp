@@ -26,7 +26,7 @@
 //   forward_loss(clip, step[, masks])   host masks (drawn here, or given), uploaded; waits for the
 //                                       device at the end and returns the full LossReport (throws
 //                                       NumericError on a non-finite loss, as on the CPU).
-//   enqueue_loss(clip, step, DeviceMasks, lambda_device)
+//   enqueue_loss(clip, step, {DeviceMask…}, lambda_device)
 //                                       masks already on the device; enqueues everything and returns
 //                                       at once (no host synchronisation: capturable in a CUDA graph).
 //                                       The values stay on the device (loss_values_backend()) until
