@@ -162,7 +162,7 @@ namespace jepa::test::cpu_ref {
 enum class JepaKind { vjepa2, vjepa2_1 };
 struct TrainStepSpec {
   JepaKind kind = JepaKind::vjepa2;
-  std::int64_t B = 2, frames = 4, res = 32;
+  std::int64_t B = 2, frames = 4, res = 64;  // a 2×4×4 token grid, as the main job's pretraining clips
   std::uint64_t seed = 1, mask_seed = 7;
   std::vector<std::uint64_t> steps;  // the global step indices run, in order (masks and schedules)
   double lr = 1e-3, wd = 0.04, ema = 0.99;   // constant schedules (warm-up 0)
