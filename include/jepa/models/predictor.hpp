@@ -276,14 +276,9 @@ class Predictor {
       else
         Backend::template copy<T>(table.data(), s.pos_, static_cast<index_t>(table.size()));  // host → device
     } else if constexpr (Backend::space != MemorySpace::host) {
-      // Every grid token's RoPE rows, once per State (rope_tables is a per-row function of the index,
-      // so a gathered row equals the host path's row bit for bit).
+      // Every grid token's RoPE rows, once per State (a gathered row equals the host path's row).
       const index_t N = grid.size(), rot = 3 * nn::rope_axis_channels(Dp / cfg_.num_heads);
-      std::vector<std::int64_t> all(static_cast<std::size_t>(N));
-      std::iota(all.begin(), all.end(), std::int64_t{0});
-      std::vector<T> cs(static_cast<std::size_t>(2 * N * rot));
-      nn::rope_tables<T>(all.data(), N, grid, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid, cs.data(),
-                         cs.data() + N * rot);
+      const auto cs = nn::rope_grid_tables<T>(grid, Dp / cfg_.num_heads, Pos::pairing, cfg_.rope_interp_grid);
       Backend::template copy<T>(cs.data(), s.rope_full_cos_, N * rot);  // host → device (plan time)
       Backend::template copy<T>(cs.data() + N * rot, s.rope_full_sin_, N * rot);
     }

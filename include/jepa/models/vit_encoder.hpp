@@ -466,14 +466,9 @@ class VitEncoder {
         Backend::template copy<T>(table.data(), s.pos_, static_cast<index_t>(table.size()));  // host → device
     } else if constexpr (Backend::space != MemorySpace::host) {
       // The RoPE rows of every grid token, once per State: a forward gathers its tokens' rows from
-      // them on the device. nn::rope_tables is a function of each row's index alone, so a gathered
-      // row equals the row the host path computes for that token, bit for bit.
+      // them on the device (bitwise the rows the host path computes: nn::rope_grid_tables).
       const index_t rot = 3 * nn::rope_axis_channels(cfg_.head_dim());
-      std::vector<std::int64_t> all(static_cast<std::size_t>(N));
-      std::iota(all.begin(), all.end(), std::int64_t{0});
-      std::vector<T> cs(static_cast<std::size_t>(2 * N * rot));
-      nn::rope_tables<T>(all.data(), N, gr, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid, cs.data(),
-                         cs.data() + N * rot);
+      const auto cs = nn::rope_grid_tables<T>(gr, cfg_.head_dim(), Pos::pairing, cfg_.rope_interp_grid);
       Backend::template copy<T>(cs.data(), s.rope_full_cos_, N * rot);  // host → device (plan time)
       Backend::template copy<T>(cs.data() + N * rot, s.rope_full_sin_, N * rot);
     }

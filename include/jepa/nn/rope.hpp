@@ -76,6 +76,19 @@ JEPA_OMP(parallel for schedule(static) if (rows > 256))
   }
 }
 
+/// The tables of every token of `grid` in grid order: cos (N, 3s) then sin (N, 3s) in one array. Row n
+/// equals what rope_tables gives for index n (each row is a function of its index alone), so a device
+/// backend uploads this once and gathers rows by token index instead of uploading tables per step.
+template <class T>
+std::vector<T> rope_grid_tables(const TokenGrid& grid, index_t head_dim, RopePairing pairing, index_t interp_grid) {
+  const index_t N = grid.size(), rot = 3 * rope_axis_channels(head_dim);
+  std::vector<std::int64_t> all(static_cast<std::size_t>(N));
+  for (index_t n = 0; n < N; ++n) all[static_cast<std::size_t>(n)] = n;
+  std::vector<T> cs(static_cast<std::size_t>(2 * N * rot));
+  rope_tables<T>(all.data(), N, grid, head_dim, pairing, interp_grid, cs.data(), cs.data() + N * rot);
+  return cs;
+}
+
 /// What a module needs to apply RoPE: per-row tables (rows, rot) and rot = 3s. Null tables = no RoPE.
 template <class T>
 struct RopeTables {
