@@ -461,38 +461,38 @@ class AdamW {
   std::uint64_t t_ = 0;
 };
 
+namespace detail {
+/// The one launch behind ema_update and ema_update_device: the momentum by value, or from device
+/// memory when momentum_dev is set; skipped when *skip != 0.
+inline void launch_ema(const char* op, float* target, const float* online, jepa::bf16* target_bf16, index_t n,
+                       double momentum, const double* momentum_dev, const int* skip, cudaStream_t stream) {
+  require_extent(n, 0, op, "n");
+  if (n == 0) return;
+  require_pointer(target, op, "target");
+  require_pointer(online, op, "online");
+  const bool vec = aligned16(target) && aligned16(online) &&
+                   (!target_bf16 || (reinterpret_cast<std::uintptr_t>(target_bf16) & 7u) == 0);
+  kernels::ema_lerp_f32<><<<grid_for(vec ? (n + 3) / 4 : n, kernels::kOptimThreads), kernels::kOptimThreads, 0, stream>>>(
+      target, online, dev(target_bf16), n, momentum, momentum_dev, skip, vec);
+  cuda_check(cudaGetLastError(), op, __FILE__, __LINE__);  // the launch (JEPA_CUDA_CHECK_LAUNCH needs a literal)
+}
+}  // namespace detail
+
 /// θ̄ ← m·θ̄ + (1 − m)·θ over n floats (the whole parameter arena, padding included: it stays 0).
 /// target_bf16, when non-null, receives the bf16 copy of θ̄ in the same pass.
 inline void ema_update(float* target, const float* online, index_t n, double momentum, cudaStream_t stream,
                        jepa::bf16* target_bf16 = nullptr) {
-  constexpr const char* op = "cuda::ema_update";
-  detail::require_extent(n, 0, op, "n");
   if (!(momentum >= 0.0 && momentum <= 1.0))
-    throw ConfigError(jepa::detail::cat("jepa: ", op, ": momentum = ", momentum, " is invalid: must be in [0, 1]"));
-  if (n == 0) return;
-  detail::require_pointer(target, op, "target");
-  detail::require_pointer(online, op, "online");
-  const bool vec = detail::aligned16(target) && detail::aligned16(online) &&
-                   (!target_bf16 || (reinterpret_cast<std::uintptr_t>(target_bf16) & 7u) == 0);
-  kernels::ema_lerp_f32<><<<detail::grid_for(vec ? (n + 3) / 4 : n, kernels::kOptimThreads), kernels::kOptimThreads, 0,
-                          stream>>>(target, online, dev(target_bf16), n, momentum, nullptr, nullptr, vec);
-  JEPA_CUDA_CHECK_LAUNCH("cuda::ema_update");
+    throw ConfigError(jepa::detail::cat("jepa: cuda::ema_update: momentum = ", momentum, " is invalid: must be in [0, 1]"));
+  detail::launch_ema("cuda::ema_update", target, online, target_bf16, n, momentum, nullptr, nullptr, stream);
 }
 
 /// ema_update with the momentum read from device memory at run time (a captured step) and skipped
 /// when *skip != 0 (skip may be null).
 inline void ema_update_device(float* target, const float* online, index_t n, const double* momentum, const int* skip,
                               cudaStream_t stream) {
-  constexpr const char* op = "cuda::ema_update_device";
-  detail::require_extent(n, 0, op, "n");
-  if (n == 0) return;
-  detail::require_pointer(target, op, "target");
-  detail::require_pointer(online, op, "online");
-  detail::require_pointer(momentum, op, "momentum");
-  const bool vec = detail::aligned16(target) && detail::aligned16(online);
-  kernels::ema_lerp_f32<><<<detail::grid_for(vec ? (n + 3) / 4 : n, kernels::kOptimThreads), kernels::kOptimThreads, 0,
-                          stream>>>(target, online, nullptr, n, 0.0, momentum, skip, vec);
-  JEPA_CUDA_CHECK_LAUNCH("cuda::ema_update_device");
+  detail::require_pointer(momentum, "cuda::ema_update_device", "momentum");
+  detail::launch_ema("cuda::ema_update_device", target, online, nullptr, n, 0.0, momentum, skip, stream);
 }
 
 /// *skip = 1 when a loss value (values, n doubles, device) or the gradient norm (gn, may be null) is
