@@ -32,7 +32,7 @@
 
 namespace {
 
-namespace cuda = jepa::backend::cuda;
+namespace cu = jepa::backend::cuda;
 using jepa::index_t;
 using jepa::backend::AttnMask;
 using jepa::backend::AttnOperand;
@@ -53,7 +53,7 @@ __global__ void fill_random_bf16(__nv_bfloat16* p, std::size_t n, unsigned seed)
   }
 }
 void fill_random(jepa::bf16* p, std::size_t n, unsigned seed) {
-  fill_random_bf16<<<1024, 256>>>(cuda::dev(p), n, seed);
+  fill_random_bf16<<<1024, 256>>>(cu::dev(p), n, seed);
   JEPA_CUDA_CHECK_LAUNCH("fill_random_bf16");
 }
 
@@ -89,25 +89,25 @@ int main(int argc, char** argv) {
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
-  if (!cuda::has_device()) {
+  if (!cu::has_device()) {
     std::printf("bench_cuda_attention: no CUDA device: nothing to measure (this benchmark needs a GPU)\n");
     return 0;
   }
-  std::printf("device: %s\n", cuda::device_description(0).c_str());
+  std::printf("device: %s\n", cu::device_description(0).c_str());
 
   const index_t H = 16, Dh = 64, W = H * Dh, tokens = 32768;
   const std::vector<index_t> sizes = {2048, 8192, 18432};
   std::vector<Row> rows;
-  cuda::Stream stream;
+  cu::Stream stream;
   try {
     for (const index_t N : sizes) {
       const index_t B = std::max<index_t>(1, std::llround(static_cast<double>(tokens) / static_cast<double>(N)));
       const AttnShape s{B, H, N, N, Dh, 1.0 / std::sqrt(static_cast<double>(Dh))};
       const std::size_t nqkv = static_cast<std::size_t>(B * N * 3 * W), no = static_cast<std::size_t>(B * N * W);
-      cuda::DeviceBuffer<jepa::bf16> qkv(nqkv), dqkv(nqkv), o(no), dout(no);
-      cuda::DeviceBuffer<float> lse(static_cast<std::size_t>(B * H * N));
-      const std::size_t ws_bytes = cuda::attention_backward_workspace_bytes(s);
-      cuda::DeviceBuffer<std::byte> ws(ws_bytes);
+      cu::DeviceBuffer<jepa::bf16> qkv(nqkv), dqkv(nqkv), o(no), dout(no);
+      cu::DeviceBuffer<float> lse(static_cast<std::size_t>(B * H * N));
+      const std::size_t ws_bytes = cu::attention_backward_workspace_bytes(s);
+      cu::DeviceBuffer<std::byte> ws(ws_bytes);
       fill_random(qkv.data(), nqkv, 1);
       fill_random(dout.data(), no, 2);
       JEPA_CUDA_CHECK(cudaDeviceSynchronize());  // the fills ran on the legacy stream; `stream` does not wait for it
@@ -118,17 +118,17 @@ int main(int argc, char** argv) {
       const AttnOperand<jepa::bf16> ov{o.data(), N * W, W, Dh};
       const AttnOperand<const jepa::bf16> oc{o.data(), N * W, W, Dh}, dc{dout.data(), N * W, W, Dh};
       const AttnMask mask = AttnMask::full();
-      const double f = median_ms([&] { cuda::attention_forward<jepa::bf16>(stream, s, in(0), in(W), in(2 * W), ov, lse.data(), mask); },
+      const double f = median_ms([&] { cu::attention_forward<jepa::bf16>(stream, s, in(0), in(W), in(2 * W), ov, lse.data(), mask); },
                                  reps, stream);
       const double b = median_ms(
           [&] {
-            cuda::attention_backward<jepa::bf16>(stream, s, in(0), in(W), in(2 * W), oc, dc, lse.data(), grad(0),
+            cu::attention_backward<jepa::bf16>(stream, s, in(0), in(W), in(2 * W), oc, dc, lse.data(), grad(0),
                                                  grad(W), grad(2 * W), mask, ws.data(), ws_bytes);
           },
           reps, stream);
       // A sanity look at the results: a NaN would make the timings meaningless.
-      const auto o_host = cuda::to_host(o.data(), std::min<std::size_t>(no, 4096));
-      const auto g_host = cuda::to_host(dqkv.data(), std::min<std::size_t>(nqkv, 4096));
+      const auto o_host = cu::to_host(o.data(), std::min<std::size_t>(no, 4096));
+      const auto g_host = cu::to_host(dqkv.data(), std::min<std::size_t>(nqkv, 4096));
       bool finite = true;
       for (const auto x : o_host) finite = finite && std::isfinite(static_cast<float>(x));
       for (const auto x : g_host) finite = finite && std::isfinite(static_cast<float>(x));

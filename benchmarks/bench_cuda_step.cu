@@ -50,7 +50,7 @@
 
 namespace {
 
-namespace cuda = jepa::backend::cuda;
+namespace cu = jepa::backend::cuda;
 namespace P = jepa::models::presets;
 using Cuda = jepa::backend::Cuda;
 using jepa::index_t;
@@ -102,9 +102,9 @@ struct Peak {
 };
 Peak gemm_peak(const Options& o, cudaStream_t stream) {
   const index_t n = o.quick ? 4096 : 8192;
-  cuda::DeviceBuffer<float> a(static_cast<std::size_t>(n * n)), b(static_cast<std::size_t>(n * n)),
+  cu::DeviceBuffer<float> a(static_cast<std::size_t>(n * n)), b(static_cast<std::size_t>(n * n)),
       c(static_cast<std::size_t>(n * n));
-  cuda::DeviceBuffer<jepa::bf16> a16(static_cast<std::size_t>(n * n)), b16(static_cast<std::size_t>(n * n)),
+  cu::DeviceBuffer<jepa::bf16> a16(static_cast<std::size_t>(n * n)), b16(static_cast<std::size_t>(n * n)),
       c16(static_cast<std::size_t>(n * n));
   fill(a.data(), a.size(), 1, stream);
   fill(b.data(), b.size(), 2, stream);
@@ -126,7 +126,7 @@ Peak gemm_peak(const Options& o, cudaStream_t stream) {
   p.bf16 = flop / (t16 * 1e-3) / 1e12;
   auto& ctx = Cuda::context();
   const auto saved = ctx.gemm_compute();
-  ctx.set_gemm_compute(cuda::GemmCompute::bf16);
+  ctx.set_gemm_compute(cu::GemmCompute::bf16);
   const double t32 = median_ms([&] { Cuda::gemm<float>(false, true, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n); },
                                o.reps, stream);
   ctx.set_gemm_compute(saved);
@@ -155,11 +155,11 @@ InferRow infer_one(const Options& o, index_t frames, index_t res, index_t batch,
   jepa::backend::CudaStreamGuard on(stream);
   Cuda::context().set_mixed_bf16(true);
   const Enc enc(P::vjepa2_config(S));
-  jepa::nn::ParameterSet<float, cuda::DeviceArena> params(enc.layout());
+  jepa::nn::ParameterSet<float, cu::DeviceArena> params(enc.layout());
   params.init(1);
   const jepa::models::InputGeometry g{frames, res, res};
   auto st = enc.make_state(jepa::models::Mode::inference, batch, g);
-  cuda::DeviceBuffer<float> clip(static_cast<std::size_t>(batch * 3 * frames * res * res));
+  cu::DeviceBuffer<float> clip(static_cast<std::size_t>(batch * 3 * frames * res * res));
   fill(clip.data(), clip.size(), 3, stream);
   const jepa::TensorView<const float, 5> cv(clip.data(), {batch, 3, frames, res, res});
   r.ms = median_ms([&] { enc.forward(params.data(), cv, nullptr, st); }, o.reps, stream);
@@ -241,7 +241,7 @@ std::optional<TrainRow> train_at(const Options& o, index_t B) {
   Model21 model = P::vjepa2_1<P::vit_large, float, Cuda>();
   model.init(1);
   model.mask_seed = 5;
-  cuda::DeviceBuffer<float> clip(static_cast<std::size_t>(B * 3 * F * R * R));
+  cu::DeviceBuffer<float> clip(static_cast<std::size_t>(B * 3 * F * R * R));
   fill(clip.data(), clip.size(), 4, nullptr);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
   const jepa::TensorView<const float, 5> cv(clip.data(), {B, 3, F, R, R});
@@ -361,13 +361,13 @@ int main(int argc, char** argv) {
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
-  if (!cuda::has_device()) {
+  if (!cu::has_device()) {
     std::printf("bench_cuda_step: no CUDA device: nothing to measure (this benchmark needs a GPU)\n");
     return 0;
   }
-  std::printf("device: %s\n", cuda::device_description(0).c_str());
+  std::printf("device: %s\n", cu::device_description(0).c_str());
   try {
-    cuda::Stream stream;
+    cu::Stream stream;
     const Peak peak = gemm_peak(o, stream.get());
     if (o.only.empty() || o.only == "inference") inference(o, stream.get());
     if (o.only.empty() || o.only == "train") training(o, peak);

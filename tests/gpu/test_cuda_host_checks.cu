@@ -11,7 +11,7 @@
 #include "jepa/backend/cuda/layer_norm.cuh"
 #include "jepa/backend/cuda/optim.cuh"
 
-namespace cuda = jepa::backend::cuda;
+namespace cu = jepa::backend::cuda;
 using jepa::index_t;
 
 namespace {
@@ -34,8 +34,8 @@ bool throws_with(F&& f, std::initializer_list<const char*> parts) {
   }
   return false;
 }
-cuda::GemmShape square(index_t n) {
-  cuda::GemmShape s;
+cu::GemmShape square(index_t n) {
+  cu::GemmShape s;
   s.M = s.N = s.K = s.lda = s.ldb = s.ldc = n;
   return s;
 }
@@ -45,26 +45,26 @@ BOOST_AUTO_TEST_SUITE(cuda_host_checks)
 
 BOOST_AUTO_TEST_CASE(device_queries_never_throw) {
   int n = -1;
-  BOOST_CHECK_NO_THROW(n = cuda::device_count());
+  BOOST_CHECK_NO_THROW(n = cu::device_count());
   BOOST_TEST(n >= 0);
-  BOOST_TEST(cuda::has_device() == (n > 0));
+  BOOST_TEST(cu::has_device() == (n > 0));
   if (n > 0) BOOST_TEST(cudaGetLastError() == cudaSuccess);  // no error left behind
   // (Without a driver every runtime call, cudaGetLastError included, reports the missing driver.)
   if (n == 0) {
     // Without a device, allocation is a CudaError (a jepa::DeviceError), never a crash.
-    BOOST_CHECK_THROW(cuda::DeviceBuffer<float>(16), jepa::DeviceError);
+    BOOST_CHECK_THROW(cu::DeviceBuffer<float>(16), jepa::DeviceError);
   }
 }
 
 BOOST_AUTO_TEST_CASE(cuda_error_names_the_call_the_error_and_the_place) {
-  BOOST_TEST(throws_with<cuda::CudaError>([] { JEPA_CUDA_CHECK(cudaErrorInvalidValue); },
+  BOOST_TEST(throws_with<cu::CudaError>([] { JEPA_CUDA_CHECK(cudaErrorInvalidValue); },
                                           {"jepa: CUDA call cudaErrorInvalidValue failed", "cudaErrorInvalidValue",
                                            "test_cuda_host_checks.cu:"}));
   BOOST_TEST(throws_with<jepa::DeviceError>([] { JEPA_CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); },
                                             {"jepa: cuBLAS call", "CUBLAS_STATUS_INVALID_VALUE", "test_cuda_host_checks.cu:"}));
   try {
     JEPA_CUDA_CHECK(cudaErrorMemoryAllocation);
-  } catch (const cuda::CudaError& e) {
+  } catch (const cu::CudaError& e) {
     BOOST_TEST(e.code() == static_cast<int>(cudaErrorMemoryAllocation));
   }
 }
@@ -72,83 +72,83 @@ BOOST_AUTO_TEST_CASE(cuda_error_names_the_call_the_error_and_the_place) {
 BOOST_AUTO_TEST_CASE(gemm_shapes_are_validated) {
   float buf[4] = {};
   const float* p = buf;
-  BOOST_CHECK_NO_THROW(cuda::validate_gemm(square(2), p, p, buf, nullptr, cuda::Epilogue::none));
+  BOOST_CHECK_NO_THROW(cu::validate_gemm(square(2), p, p, buf, nullptr, cu::Epilogue::none));
   auto s = square(8);
   s.lda = 4;
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(s, p, p, buf, nullptr, cuda::Epilogue::none); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(s, p, p, buf, nullptr, cu::Epilogue::none); },
                                            {"jepa: cuda::gemm: lda = 4 is invalid", "must be >= 8"}));
   s = square(8);
   s.trans_b = true;
   s.N = 16;
   s.ldc = 16;
   s.ldb = 7;  // B stored N×K = 16×8: row stride must be >= 8
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(s, p, p, buf, nullptr, cuda::Epilogue::none); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(s, p, p, buf, nullptr, cu::Epilogue::none); },
                                            {"ldb = 7", "N×K"}));
   s = square(8);
   s.ldc = 3;
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(s, p, p, buf, nullptr, cuda::Epilogue::none); }, {"ldc = 3"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(s, p, p, buf, nullptr, cu::Epilogue::none); }, {"ldc = 3"}));
   s = square(8);
   s.K = 0;
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(s, p, p, buf, nullptr, cuda::Epilogue::none); }, {"K = 0"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(s, p, p, buf, nullptr, cu::Epilogue::none); }, {"K = 0"}));
   s = square(8);
   s.M = -1;
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(s, p, p, buf, nullptr, cuda::Epilogue::none); }, {"M = -1"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(s, p, p, buf, nullptr, cu::Epilogue::none); }, {"M = -1"}));
   s = square(8);
   s.batch = 2;
   s.stride_c = 10;
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(s, p, p, buf, nullptr, cuda::Epilogue::none); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(s, p, p, buf, nullptr, cu::Epilogue::none); },
                                            {"stride_c = 10", "may not overlap"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(square(8), nullptr, p, buf, nullptr, cuda::Epilogue::none); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(square(8), nullptr, p, buf, nullptr, cu::Epilogue::none); },
                                            {"A is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::validate_gemm(square(8), p, p, buf, nullptr, cuda::Epilogue::bias); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::validate_gemm(square(8), p, p, buf, nullptr, cu::Epilogue::bias); },
                                            {"bias epilogue needs a bias vector of N = 8"}));
   // Empty products are valid and need no pointers.
   s = square(8);
   s.M = 0;
-  BOOST_CHECK_NO_THROW(cuda::validate_gemm(s, nullptr, nullptr, nullptr, nullptr, cuda::Epilogue::none));
+  BOOST_CHECK_NO_THROW(cu::validate_gemm(s, nullptr, nullptr, nullptr, nullptr, cu::Epilogue::none));
 }
 
 BOOST_AUTO_TEST_CASE(kernel_launchers_check_arguments_before_any_cuda_call) {
   float* null = nullptr;
   float dummy[8] = {};
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::gelu_forward<float>(null, dummy, 8, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::gelu_forward<float>(null, dummy, 8, nullptr); },
                                            {"jepa: cuda::gelu_forward: `x` is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::gelu_backward<float>(dummy, dummy, null, 8, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::gelu_backward<float>(dummy, dummy, null, 8, nullptr); },
                                            {"cuda::gelu_backward: `dx` is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::gelu_forward<float>(dummy, dummy, -1, nullptr); }, {"n = -1"}));
-  BOOST_CHECK_NO_THROW(cuda::gelu_forward<float>(null, null, 0, nullptr));  // nothing to do
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::gelu_forward<float>(dummy, dummy, -1, nullptr); }, {"n = -1"}));
+  BOOST_CHECK_NO_THROW(cu::gelu_forward<float>(null, null, 0, nullptr));  // nothing to do
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::layer_norm_forward<float>(dummy, nullptr, nullptr, dummy, nullptr, nullptr, 4, 0, 1e-6f, nullptr); },
+      [&] { cu::layer_norm_forward<float>(dummy, nullptr, nullptr, dummy, nullptr, nullptr, 4, 0, 1e-6f, nullptr); },
       {"cuda::layer_norm_forward: D (normalised width) = 0 is invalid"}));
   BOOST_TEST(throws_with<jepa::ConfigError>(
-      [&] { cuda::layer_norm_forward<float>(dummy, nullptr, nullptr, dummy, nullptr, nullptr, 4, 2, -1.f, nullptr); },
+      [&] { cu::layer_norm_forward<float>(dummy, nullptr, nullptr, dummy, nullptr, nullptr, 4, 2, -1.f, nullptr); },
       {"eps = -1"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
       [&] {
-        cuda::layer_norm_backward<float>(dummy, nullptr, dummy, dummy, dummy, dummy, dummy, nullptr, 1000, 64, false, dummy,
+        cu::layer_norm_backward<float>(dummy, nullptr, dummy, dummy, dummy, dummy, dummy, nullptr, 1000, 64, false, dummy,
                                          16, nullptr);
       },
       {"workspace of 16 bytes is too small", "layer_norm_backward_workspace_bytes"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
       [&] {
-        cuda::layer_norm_backward<float>(dummy, nullptr, nullptr, dummy, dummy, dummy, nullptr, nullptr, 4, 2, false,
+        cu::layer_norm_backward<float>(dummy, nullptr, nullptr, dummy, dummy, dummy, nullptr, nullptr, 4, 2, false,
                                          nullptr, 0, nullptr);
       },
       {"`mean` is a null pointer"}));
-  BOOST_TEST(cuda::layer_norm_backward_workspace_bytes(1000, 64) == 2u * 16u * 64u * sizeof(float));
-  BOOST_TEST(throws_with<jepa::ConfigError>([&] { cuda::ema_update(dummy, dummy, 8, 1.5, nullptr); }, {"momentum = 1.5"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::ema_update(dummy, null, 8, 0.9, nullptr); }, {"`online` is a null pointer"}));
+  BOOST_TEST(cu::layer_norm_backward_workspace_bytes(1000, 64) == 2u * 16u * 64u * sizeof(float));
+  BOOST_TEST(throws_with<jepa::ConfigError>([&] { cu::ema_update(dummy, dummy, 8, 1.5, nullptr); }, {"momentum = 1.5"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::ema_update(dummy, null, 8, 0.9, nullptr); }, {"`online` is a null pointer"}));
 }
 
 BOOST_AUTO_TEST_CASE(param_tables_reject_bad_layouts_before_uploading) {
-  using T = cuda::ParamTable::Tensor;
-  BOOST_TEST(throws_with<jepa::ShapeError>([] { cuda::ParamTable({{T{0, 10, true}, T{8, 4, false}}}, {16}); },
+  using T = cu::ParamTable::Tensor;
+  BOOST_TEST(throws_with<jepa::ShapeError>([] { cu::ParamTable({{T{0, 10, true}, T{8, 4, false}}}, {16}); },
                                            {"overlap at element 8"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([] { cuda::ParamTable({{T{10, 10, true}}}, {16}); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([] { cu::ParamTable({{T{10, 10, true}}}, {16}); },
                                            {"lies outside its buffer of 16 elements"}));
-  BOOST_TEST(throws_with<jepa::ConfigError>([] { cuda::ParamTable(std::vector<std::vector<T>>(9), std::vector<std::size_t>(9, 1)); },
+  BOOST_TEST(throws_with<jepa::ConfigError>([] { cu::ParamTable(std::vector<std::vector<T>>(9), std::vector<std::size_t>(9, 1)); },
                                             {"9 parameter groups is invalid"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([] { cuda::ParamTable({{T{0, 1, true}}}, {1, 2}); }, {"1 groups but 2 buffer lengths"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([] { cu::ParamTable({{T{0, 1, true}}}, {1, 2}); }, {"1 groups but 2 buffer lengths"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -169,7 +169,7 @@ static_assert(std::is_same_v<jepa::backend::Cuda::Arena, jepa::backend::cuda::De
 BOOST_AUTO_TEST_SUITE(cuda_backend_host_checks)
 
 BOOST_AUTO_TEST_CASE(context_needs_a_device_and_says_so) {
-  if (cuda::device_count() == 0) {
+  if (cu::device_count() == 0) {
     // The context's first use creates the cuBLASLt handle and workspace: without a device that is a
     // jepa::DeviceError, never a crash.
     BOOST_CHECK_THROW(jepa::backend::Cuda::context(), jepa::DeviceError);
@@ -184,63 +184,63 @@ BOOST_AUTO_TEST_CASE(context_needs_a_device_and_says_so) {
 BOOST_AUTO_TEST_CASE(elementwise_launchers_check_arguments_before_any_cuda_call) {
   float* null = nullptr;
   float dummy[8] = {};
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::copy<float>(dummy, dummy + 1, -1, nullptr); }, {"cuda::copy: n = -1"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::zero<float>(null, 4, nullptr); }, {"cuda::zero: `p` is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::axpy<float>(1.f, null, dummy, 8, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::copy<float>(dummy, dummy + 1, -1, nullptr); }, {"cuda::copy: n = -1"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::zero<float>(null, 4, nullptr); }, {"cuda::zero: `p` is a null pointer"}));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::axpy<float>(1.f, null, dummy, 8, nullptr); },
                                            {"cuda::axpy: `x` is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::add<float>(dummy, dummy, null, 8, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::add<float>(dummy, dummy, null, 8, nullptr); },
                                            {"cuda::add: `y` is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::scale_matrix<float>(0.f, dummy, 2, 4, 3, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::scale_matrix<float>(0.f, dummy, 2, 4, 3, nullptr); },
                                            {"cuda::scale_matrix: ldc = 3 is invalid: must be >= 4"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::add_row_vector<float>(dummy, null, 2, 4, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::add_row_vector<float>(dummy, null, 2, 4, nullptr); },
                                            {"cuda::add_row_vector: `v` is a null pointer"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::swiglu_backward<float>(dummy, dummy, dummy, dummy, dummy, 8, nullptr); }, {"`da` and `db` are the same buffer"}));
+      [&] { cu::swiglu_backward<float>(dummy, dummy, dummy, dummy, dummy, 8, nullptr); }, {"`da` and `db` are the same buffer"}));
   // Column sums: one chunk (M <= 64) needs no workspace; more rows need (chunks, N) floats.
-  BOOST_TEST(cuda::sum_rows_workspace_bytes(64, 100) == 0u);
-  BOOST_TEST(cuda::sum_rows_workspace_bytes(1000, 64) == 16u * 64u * sizeof(float));  // 64-row chunks
-  BOOST_TEST(cuda::sum_rows_workspace_bytes(100000, 8) == 511u * 8u * sizeof(float));  // ⌈100000/512⌉ = 196-row chunks
+  BOOST_TEST(cu::sum_rows_workspace_bytes(64, 100) == 0u);
+  BOOST_TEST(cu::sum_rows_workspace_bytes(1000, 64) == 16u * 64u * sizeof(float));  // 64-row chunks
+  BOOST_TEST(cu::sum_rows_workspace_bytes(100000, 8) == 511u * 8u * sizeof(float));  // ⌈100000/512⌉ = 196-row chunks
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::sum_rows_accumulate<float, float>(dummy, dummy, 1000, 64, dummy, 16, nullptr); },
+      [&] { cu::sum_rows_accumulate<float, float>(dummy, dummy, 1000, 64, dummy, 16, nullptr); },
       {"workspace of 16 bytes is too small", "sum_rows_workspace_bytes = 4096"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::sum_rows_accumulate<float, float>(dummy, dummy, 1000, 64, nullptr, 0, nullptr); }, {"`workspace` is a null pointer"}));
-  BOOST_CHECK_NO_THROW((cuda::sum_rows_accumulate<float, float>(null, null, 0, 64, nullptr, 0, nullptr)));  // no rows
+      [&] { cu::sum_rows_accumulate<float, float>(dummy, dummy, 1000, 64, nullptr, 0, nullptr); }, {"`workspace` is a null pointer"}));
+  BOOST_CHECK_NO_THROW((cu::sum_rows_accumulate<float, float>(null, null, 0, 64, nullptr, 0, nullptr)));  // no rows
 }
 
 BOOST_AUTO_TEST_CASE(rope_launchers_check_layouts_before_any_cuda_call) {
   float dummy[8] = {};
   // Packed qkv of nn::Attention: rows of 3D = 384, heads Dh = 32 apart, 30 rotated channels: valid.
-  BOOST_CHECK_NO_THROW(cuda::detail::check_rope(dummy, 10, 4, 384, 32, 30, dummy, dummy, "op"));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_forward<float>(dummy, 10, 4, 384, 16, 30, dummy, dummy, nullptr); },
+  BOOST_CHECK_NO_THROW(cu::detail::check_rope(dummy, 10, 4, 384, 32, 30, dummy, dummy, "op"));
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::rope_forward<float>(dummy, 10, 4, 384, 16, 30, dummy, dummy, nullptr); },
                                            {"cuda::rope_forward: head_stride = 16 is invalid: must be >= 30"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_backward<float>(dummy, 10, 4, 100, 32, 30, dummy, dummy, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::rope_backward<float>(dummy, 10, 4, 100, 32, 30, dummy, dummy, nullptr); },
                                            {"cuda::rope_backward: row_stride = 100 is invalid: must be >= 126"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_forward<float>(dummy, 10, 4, 384, 32, 30, nullptr, dummy, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::rope_forward<float>(dummy, 10, 4, 384, 32, 30, nullptr, dummy, nullptr); },
                                            {"`cos` is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::rope_forward<float>(dummy, -1, 4, 384, 32, 30, dummy, dummy, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::rope_forward<float>(dummy, -1, 4, 384, 32, 30, dummy, dummy, nullptr); },
                                            {"M (rows) = -1"}));
   // Nothing to rotate (rot < 2, or no rows): valid and no launch.
-  BOOST_CHECK_NO_THROW(cuda::rope_forward<float>(nullptr, 10, 4, 384, 32, 1, nullptr, nullptr, nullptr));
-  BOOST_CHECK_NO_THROW(cuda::rope_forward<float>(nullptr, 0, 4, 384, 32, 30, nullptr, nullptr, nullptr));
+  BOOST_CHECK_NO_THROW(cu::rope_forward<float>(nullptr, 10, 4, 384, 32, 1, nullptr, nullptr, nullptr));
+  BOOST_CHECK_NO_THROW(cu::rope_forward<float>(nullptr, 0, 4, 384, 32, 30, nullptr, nullptr, nullptr));
 }
 
 BOOST_AUTO_TEST_CASE(token_launchers_check_arguments_before_any_cuda_call) {
   float dummy[8] = {};
   std::int64_t idx[2] = {0, 1};
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::gather_rows<float>(dummy, nullptr, dummy, 1, 4, 2, 4, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::gather_rows<float>(dummy, nullptr, dummy, 1, 4, 2, 4, nullptr); },
                                            {"cuda::gather_rows: `idx` is a null pointer"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::scatter_add_rows<float>(dummy, idx, dummy, 1, 0, 2, 4, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::scatter_add_rows<float>(dummy, idx, dummy, 1, 0, 2, 4, nullptr); },
                                            {"cuda::scatter_add_rows: N (tokens per sample, with K > 0 indices) = 0"}));
-  BOOST_CHECK_NO_THROW(cuda::gather_rows<float>(nullptr, nullptr, nullptr, 1, 4, 0, 4, nullptr));  // K = 0
+  BOOST_CHECK_NO_THROW(cu::gather_rows<float>(nullptr, nullptr, nullptr, 1, 4, 0, 4, nullptr));  // K = 0
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::im2col_tubelet<float>(dummy, idx, dummy, 1, 3, 4, 16, 16, 2, 0, 2, nullptr); },
+      [&] { cu::im2col_tubelet<float>(dummy, idx, dummy, 1, 3, 4, 16, 16, 2, 0, 2, nullptr); },
       {"cuda::im2col_tubelet: p (patch size) = 0 is invalid"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::col2im_tubelet<float>(dummy, idx, dummy, 1, 3, 4, 8, 16, 2, 16, 2, nullptr); },
+      [&] { cu::col2im_tubelet<float>(dummy, idx, dummy, 1, 3, 4, 8, 16, 2, 16, 2, nullptr); },
       {"cuda::col2im_tubelet: H (height, at least one patch) = 8 is invalid: must be >= 16"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::im2col_tubelet<float>(dummy, idx, nullptr, 1, 3, 4, 16, 16, 2, 16, 2, nullptr); }, {"`cols` is a null pointer"}));
+      [&] { cu::im2col_tubelet<float>(dummy, idx, nullptr, 1, 3, 4, 16, 16, 2, 16, 2, nullptr); }, {"`cols` is a null pointer"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -261,16 +261,16 @@ BOOST_AUTO_TEST_CASE(attention_launchers_check_arguments_before_any_cuda_call) {
   const AttnOperand<float> out{buf, 0, 0, 0}, null_out{};
   const AttnShape good{1, 2, 4, 4, 64, 0.125};
   const auto fwd = [&](const AttnShape& s, AttnOperand<const float> q, const AttnMask& m) {
-    cuda::attention_forward<float>(nullptr, s, q, in, in, out, lse, m);
+    cu::attention_forward<float>(nullptr, s, q, in, in, out, lse, m);
   };
   const auto bwd = [&](const AttnShape& s, AttnOperand<float> dk, const float* l, void* ws, std::size_t ws_bytes,
                        const AttnMask& m) {
-    cuda::attention_backward<float>(nullptr, s, in, in, in, in, in, l, out, dk, out, m, ws, ws_bytes);
+    cu::attention_backward<float>(nullptr, s, in, in, in, in, in, l, out, dk, out, m, ws, ws_bytes);
   };
-  const std::size_t ws_need = cuda::attention_backward_workspace_bytes(good);
+  const std::size_t ws_need = cu::attention_backward_workspace_bytes(good);
   BOOST_TEST(ws_need == 2u * 256u);  // 2·H·Nq = 8 floats, each array padded to 256 bytes
-  BOOST_TEST(cuda::attention_backward_workspace_bytes(AttnShape{2, 3, 100, 7, 64, 1.0}) == 2u * 2560u);
-  BOOST_TEST(cuda::attention_backward_workspace_bytes(AttnShape{0, 3, 100, 7, 64, 1.0}) == 0u);
+  BOOST_TEST(cu::attention_backward_workspace_bytes(AttnShape{2, 3, 100, 7, 64, 1.0}) == 2u * 2560u);
+  BOOST_TEST(cu::attention_backward_workspace_bytes(AttnShape{0, 3, 100, 7, 64, 1.0}) == 0u);
 
   // Head dims outside [1, 128].
   AttnShape s = good;
@@ -318,13 +318,13 @@ BOOST_AUTO_TEST_CASE(attention_launchers_check_arguments_before_any_cuda_call) {
   // Empty problems are valid, need no pointers and make no CUDA call.
   s = good;
   s.batch = 0;
-  BOOST_CHECK_NO_THROW(cuda::attention_forward<float>(nullptr, s, null_in, null_in, null_in, null_out, nullptr,
+  BOOST_CHECK_NO_THROW(cu::attention_forward<float>(nullptr, s, null_in, null_in, null_in, null_out, nullptr,
                                                       AttnMask::causal_mask()));
-  BOOST_CHECK_NO_THROW(cuda::attention_backward<float>(nullptr, s, null_in, null_in, null_in, null_in, null_in, nullptr,
+  BOOST_CHECK_NO_THROW(cu::attention_backward<float>(nullptr, s, null_in, null_in, null_in, null_in, null_in, nullptr,
                                                        null_out, null_out, null_out, AttnMask::full(), nullptr, 0));
   s = good;
   s.q_len = 0;
-  BOOST_CHECK_NO_THROW(cuda::attention_forward<jepa::bf16>(nullptr, s, {}, {}, {}, {}, nullptr, AttnMask::full()));
+  BOOST_CHECK_NO_THROW(cu::attention_forward<jepa::bf16>(nullptr, s, {}, {}, {}, {}, nullptr, AttnMask::full()));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -337,16 +337,16 @@ BOOST_AUTO_TEST_SUITE(cuda_masks_host_checks)
 BOOST_AUTO_TEST_CASE(multiblock3d_sample_validates_like_the_cpu_policy) {
   const auto policy = jepa::masking::Multiblock3d::vjepa();
   const jepa::nn::TokenGrid grid{4, 6, 10};
-  const cuda::Multiblock3dBuffers none{};
+  const cu::Multiblock3dBuffers none{};
   // Batch range, generator and grid: the CPU policy's own checks and wording.
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, 0, 0, 0, none, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::multiblock3d_sample(policy, grid, 1, 2, 0, 0, 0, none, nullptr); },
                                            {"batch = 0 is invalid for Multiblock3d"}));
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, -1, 4, 0, none, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::multiblock3d_sample(policy, grid, 1, 2, -1, 4, 0, none, nullptr); },
                                            {"cuda::multiblock3d_sample", "first (row) = -1"}));
-  BOOST_TEST(throws_with<jepa::IndexError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, 0, 4, 2, none, nullptr); },
+  BOOST_TEST(throws_with<jepa::IndexError>([&] { cu::multiblock3d_sample(policy, grid, 1, 2, 0, 4, 2, none, nullptr); },
                                            {"Multiblock3d generator = 2"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::multiblock3d_sample(policy, jepa::nn::TokenGrid{0, 6, 10}, 1, 2, 0, 4, 0, none, nullptr); },
+      [&] { cu::multiblock3d_sample(policy, jepa::nn::TokenGrid{0, 6, 10}, 1, 2, 0, 4, 0, none, nullptr); },
       {"TokenGrid = 0x6x10 is invalid for Multiblock3d"}));
   // A block that covers the whole grid cannot be drawn (ConfigError, as sample() throws).
   jepa::masking::BlockGenerator all{};
@@ -355,10 +355,10 @@ BOOST_AUTO_TEST_CASE(multiblock3d_sample_validates_like_the_cpu_policy) {
   all.aspect = {1.0, 1.0};
   const jepa::masking::Multiblock3d full({all});
   BOOST_TEST(throws_with<jepa::ConfigError>(
-      [&] { cuda::multiblock3d_sample(full, jepa::nn::TokenGrid{2, 4, 4}, 1, 2, 0, 4, 0, none, nullptr); },
+      [&] { cu::multiblock3d_sample(full, jepa::nn::TokenGrid{2, 4, 4}, 1, 2, 0, 4, 0, none, nullptr); },
       {"leave no context token"}));
   // Null device buffers (checked after the policy's checks).
-  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cuda::multiblock3d_sample(policy, grid, 1, 2, 0, 4, 0, none, nullptr); },
+  BOOST_TEST(throws_with<jepa::ShapeError>([&] { cu::multiblock3d_sample(policy, grid, 1, 2, 0, 4, 0, none, nullptr); },
                                            {"cuda::multiblock3d_sample: `masked` is a null pointer"}));
 }
 
@@ -379,10 +379,10 @@ BOOST_AUTO_TEST_CASE(level_loss_and_distance_weights_validate_their_arguments) {
   const float* tg[2] = {pred, nullptr};
   const double w[2] = {0.5, 0.5};
   const jepa::losses::L1 l1;
-  const std::size_t ws = cuda::level_loss_workspace_bytes(2, 3);
+  const std::size_t ws = cu::level_loss_workspace_bytes(2, 3);
   BOOST_TEST(ws == 6 * sizeof(double));
   auto call = [&](jepa::index_t B, jepa::index_t L, const float* p, const float* const* t, double* r, std::size_t rb) {
-    cuda::level_loss(l1, p, B, 3, L, 8, t, w, 10, idx, static_cast<const float*>(nullptr), 1.0,
+    cu::level_loss(l1, p, B, 3, L, 8, t, w, 10, idx, static_cast<const float*>(nullptr), 1.0,
                      static_cast<float*>(nullptr), r, rb, res, bad, nullptr);
   };
   BOOST_TEST(throws_with<jepa::ShapeError>([&] { call(0, 1, pred, tg, rows, ws); },
@@ -395,13 +395,13 @@ BOOST_AUTO_TEST_CASE(level_loss_and_distance_weights_validate_their_arguments) {
   BOOST_TEST(throws_with<jepa::ShapeError>([&] { call(2, 2, pred, tg, rows, ws); }, {"`targets[1]` is a null pointer"}));
   float* wt = reinterpret_cast<float*>(std::uintptr_t{8192});
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::context_distance_weights(idx, 4, idx, 0, 2, jepa::nn::TokenGrid{2, 4, 4}, wt, bad, nullptr); },
+      [&] { cu::context_distance_weights(idx, 4, idx, 0, 2, jepa::nn::TokenGrid{2, 4, 4}, wt, bad, nullptr); },
       {"at least one target token"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::context_distance_weights(idx, 4, idx, 3, 2, jepa::nn::TokenGrid{2, 0, 4}, wt, bad, nullptr); },
+      [&] { cu::context_distance_weights(idx, 4, idx, 3, 2, jepa::nn::TokenGrid{2, 0, 4}, wt, bad, nullptr); },
       {"TokenGrid = 2x0x4 is invalid"}));
   BOOST_TEST(throws_with<jepa::ShapeError>(
-      [&] { cuda::context_distance_weights(idx, 4, idx, 3, 2, jepa::nn::TokenGrid{2, 4, 4}, wt, nullptr, nullptr); },
+      [&] { cu::context_distance_weights(idx, 4, idx, 3, 2, jepa::nn::TokenGrid{2, 4, 4}, wt, nullptr, nullptr); },
       {"`bad` is a null pointer"}));
 }
 

@@ -236,6 +236,33 @@ BOOST_AUTO_TEST_CASE(nonfinite_step_is_skipped_and_leaves_parameters) {
   BOOST_TEST(!std::isfinite(r.loss));
   BOOST_TEST(bitwise_equal(cuda::to_host(model.encoder_params().data(), model.encoder_params().numel()), before));
   BOOST_TEST(bitwise_equal(cuda::to_host(model.target_params().data(), model.target_params().numel()), target_before));
+  BOOST_TEST(r.optimizer_steps == 0u);
+  BOOST_TEST(step.steps_taken() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(skipped_step_does_not_advance_the_adamw_counter) {
+  // As on the CPU, a skipped step leaves AdamW's bias-correction count alone: NaN step 0, then step 1
+  // on a finite clip, must equal step 1 alone on a fresh model (the same masks, lr and wd, and the bias
+  // corrections of n = 1 in both), bitwise.
+  ref::TrainStepSpec s;
+  auto good = random<float>(static_cast<std::size_t>(s.B * 3 * s.frames * s.res * s.res), 45, 1.0);
+  auto bad = good;
+  bad[7] = std::numeric_limits<float>::infinity();
+  auto dgood = cuda::to_device(good), dbad = cuda::to_device(bad);
+  const jepa::TensorView<const float, 5> vgood(dgood.data(), {s.B, 3, s.frames, s.res, s.res}),
+      vbad(dbad.data(), {s.B, 3, s.frames, s.res, s.res});
+  std::vector<std::vector<float>> params;
+  for (const bool with_skip : {true, false}) {
+    GpuV2 model = make_model<GpuV2>(s);
+    jepa::train::CudaStep<GpuV2> step(model, constant_stage(s), s.B, {s.frames, s.res, s.res});
+    if (with_skip) BOOST_TEST(step.run(vbad, 0).skipped);
+    const auto r = step.run(vgood, 1);
+    BOOST_TEST(!r.skipped);
+    BOOST_TEST(r.optimizer_steps == 1u);
+    BOOST_TEST(step.steps_taken() == 1u);
+    params.push_back(cuda::to_host(model.encoder_params().data(), model.encoder_params().numel()));
+  }
+  BOOST_TEST(bitwise_equal(params[0], params[1]));
 }
 
 BOOST_AUTO_TEST_CASE(mixed_bf16_gemm_and_attention_follow_fp32) {

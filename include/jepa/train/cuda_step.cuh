@@ -8,16 +8,19 @@
 //                                                                 predictor, losses (models/jepa.hpp)
 //   ∇       = model.backward()
 //   skip    = !finite(L) ∨ !finite(‖∇‖)                           the trainer's NaN guard, on the device
-//   θ       ← AdamW(θ, ∇; lr(t), wd(t))   unless skip             (clipped to clip_grad when the stage
-//                                                                 clips at t)
+//   n       ← n + 1                       unless skip             the AdamW counter, kept on the device
+//   θ       ← AdamW(θ, ∇; lr(t), wd(t), n) unless skip            (bias corrections of n; clipped to
+//                                                                 clip_grad when the stage clips at t)
 //   θ̄       ← m(t)·θ̄ + (1 − m(t))·θ       unless skip
 // with t = step + 1 within the stage (schedules step before the forward, as on the CPU).
 //
 // Inputs and outputs of a step go through two pinned host blocks:
-//   in   every step-dependent value — the masks of each generator, λ(t), the AdamW scalars (lr, wd,
-//        bias corrections of t), the EMA momentum — written by the host before the step's work is
+//   in   every step-dependent value — the masks of each generator, λ(t), the AdamW scalars (lr, wd;
+//        the bias corrections are written on the device from its own counter n), the EMA momentum — written by the host before the step's work is
 //        launched, then copied to the device by the step's first operation (one cudaMemcpyAsync);
-//   out  the loss values, the gradient norm and the guard flag, copied back by its last operation.
+//   out  the loss values, the gradient norm, the guard flag and n, copied back by its last operation.
+// Schedules follow the step number t; the bias corrections follow n, the number of updates actually
+// applied, so after a skipped step the two differ by one, exactly as in the CPU trainer.
 // Because nothing in the step depends on host values captured at enqueue time except the shapes,
 // the whole step can be captured once per shape and replayed: `use_graphs = true` keeps one
 // cudaGraphExec per (Kc, Kt) of every generator (the mask lengths change from step to step; each new
@@ -62,6 +65,7 @@ struct CudaStepResult {
   double loss = 0, prediction = 0, context = 0, lambda = 0, grad_norm = 0;
   double lr = 0, wd = 0, ema = 0;
   bool skipped = false;     // non-finite loss or gradient: parameters and target left unchanged
+  std::uint64_t optimizer_steps = 0;  // AdamW updates applied so far (the bias-correction count n)
   bool replayed = false;    // ran as a replay of a captured graph
   int index_errors = 0;     // bad mask indices seen by the loss kernels (1: outside the grid, 2: a
                             // context token that is also a target); the host validates the masks
@@ -124,6 +128,9 @@ class CudaStep {
     out_host_ = detail::PinnedBlock(sizeof(Outputs) + 2 * G * sizeof(double));
     out_dev_ = backend::cuda::DeviceBuffer<std::byte>(out_host_.bytes());
     skip_ = backend::cuda::DeviceBuffer<int>(1);
+    adam_t_ = backend::cuda::DeviceBuffer<unsigned long long>(1);
+    adam_t_.zero();
+    JEPA_CUDA_CHECK(cudaStreamSynchronize(nullptr));
     JEPA_CUDA_CHECK(cudaEventCreateWithFlags(&inputs_read_, cudaEventDisableTiming));
     JEPA_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
   }
@@ -137,8 +144,14 @@ class CudaStep {
   CudaStep& operator=(const CudaStep&) = delete;
 
   cudaStream_t stream() const { return stream_; }
-  /// Steps taken (the AdamW bias-correction counter).
-  std::uint64_t steps_taken() const { return t_; }
+  /// AdamW updates applied so far (the device's bias-correction counter; skipped steps do not count).
+  /// Waits for the work enqueued so far.
+  std::uint64_t steps_taken() const {
+    JEPA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    unsigned long long t = 0;
+    JEPA_CUDA_CHECK(cudaMemcpy(&t, adam_t_.data(), sizeof t, cudaMemcpyDeviceToHost));
+    return t;
+  }
   /// Graphs captured so far (one per distinct step shape).
   std::size_t graphs() const { return graphs_.size(); }
 
@@ -161,11 +174,9 @@ class CudaStep {
     JEPA_CUDA_CHECK(cudaEventSynchronize(inputs_read_));  // the previous step has copied its inputs
     // Host side of the inputs.
     Scalars sc{};
-    ++t_;
     const auto& a = opt_.config();
     const double lr = stage_.lr(t), wd = stage_.wd(t), ema = stage_.ema(t);
-    sc.adamw = {lr, wd, a.beta1, a.beta2, a.eps, 1.0 - std::pow(a.beta1, static_cast<double>(t_)),
-                std::sqrt(1.0 - std::pow(a.beta2, static_cast<double>(t_)))};
+    sc.adamw = {lr, wd, a.beta1, a.beta2, a.eps, 0.0, 0.0};  // bias corrections: AdamW::advance_device
     sc.lambda = Model::loss_type::has_context_term ? model_.loss_policy().context_lambda(t - 1) : 0.0;
     sc.ema = ema;
     std::byte* host = in_host_.data();
@@ -225,6 +236,7 @@ class CudaStep {
     r.loss = r.prediction + r.lambda * r.context;
     r.grad_norm = o.grad.norm;
     r.skipped = o.skip != 0;
+    r.optimizer_steps = o.adam_t;
     r.index_errors = o.bad;
     return r;
   }
@@ -236,6 +248,7 @@ class CudaStep {
   };
   struct Outputs {
     backend::cuda::GradNormResult grad;
+    unsigned long long adam_t;
     int skip, bad;
   };
   using Key = std::vector<index_t>;
@@ -275,7 +288,7 @@ class CudaStep {
     JEPA_CUDA_CHECK(cudaEventRecordWithFlags(inputs_read_, stream_,
                                              cs == cudaStreamCaptureStatusActive ? cudaEventRecordExternal
                                                                                  : cudaEventRecordDefault));
-    const auto* sc = reinterpret_cast<const Scalars*>(in_dev_.data());
+    auto* sc = reinterpret_cast<Scalars*>(in_dev_.data());
     model_.zero_grad();
     model_.enqueue_loss(clip, step, dm, &sc->lambda);
     model_.backward();
@@ -283,6 +296,7 @@ class CudaStep {
     const float* grads[2] = {model_.encoder_grads().data(), model_.predictor_grads().data()};
     const cu::GradNormResult* gn = opt_.table().grad_norm(std::span<const float* const>(grads, 2), max_norm, stream_);
     cu::nonfinite_guard(model_.loss_values_backend(), static_cast<int>(2 * dm.size()), gn, skip_.data(), stream_);
+    cu::AdamW::advance_device(&sc->adamw, adam_t_.data(), skip_.data(), stream_);
     opt_.step_device(std::span<float* const>(params, 2), std::span<const float* const>(grads, 2), &sc->adamw,
                      skip_.data(), stream_);
     cu::ema_update_device(model_.target_params().data(), model_.encoder_params().data(),
@@ -293,6 +307,8 @@ class CudaStep {
                                     cudaMemcpyDeviceToDevice, stream_));
     JEPA_CUDA_CHECK(cudaMemcpyAsync(out + offsetof(Outputs, skip), skip_.data(), sizeof(int), cudaMemcpyDeviceToDevice,
                                     stream_));
+    JEPA_CUDA_CHECK(cudaMemcpyAsync(out + offsetof(Outputs, adam_t), adam_t_.data(), sizeof(unsigned long long),
+                                    cudaMemcpyDeviceToDevice, stream_));
     JEPA_CUDA_CHECK(cudaMemcpyAsync(out + offsetof(Outputs, bad), model_.loss_index_errors_backend(), sizeof(int),
                                     cudaMemcpyDeviceToDevice, stream_));
     JEPA_CUDA_CHECK(cudaMemcpyAsync(out + sizeof(Outputs), model_.loss_values_backend(), 2 * dm.size() * sizeof(double),
@@ -335,9 +351,9 @@ class CudaStep {
   detail::PinnedBlock in_host_, out_host_;
   backend::cuda::DeviceBuffer<std::byte> in_dev_, out_dev_;
   backend::cuda::DeviceBuffer<int> skip_;
+  backend::cuda::DeviceBuffer<unsigned long long> adam_t_;
   std::map<Key, cudaGraphExec_t> graphs_;
   CudaStepResult pending_;
-  std::uint64_t t_ = 0;
 };
 
 }  // namespace jepa::train

@@ -13,9 +13,8 @@
 //
 // Algorithm (counting sort by grid index; the indices are small integers): one block per row marks
 // mark[n] = 1 + (source item) for every item, then a block-wide exclusive scan over n ∈ [0, N) of
-// (mark[n] ≠ 0) gives each item its sorted position (warp-shuffle scan, tile by tile; written here
-// rather than with cub::BlockScan so that including the backend does not pull CCCL's global `cuda`
-// namespace into user code, where it would make `namespace cuda = jepa::backend::cuda` ambiguous). O(N + S) per row, no comparison sort, and the
+// (mark[n] ≠ 0) gives each item its sorted position (cub::BlockScan, tile by tile, carrying the
+// running count between tiles). O(N + S) per row, no comparison sort, and the
 // result equals the host's stable sort exactly (the indices of a valid row are distinct, so the
 // order is unique). The CPU validates range and disjointness and throws; the device cannot throw
 // without a synchronisation, so an index outside [0, N) sets bit 1 of *bad and a repeated index sets
@@ -24,6 +23,8 @@
 #pragma once
 
 #include <cuda_runtime.h>
+
+#include <cub/block/block_scan.cuh>
 
 #include <cstdint>
 
@@ -36,42 +37,14 @@ namespace kernels {
 
 inline constexpr int kTableThreads = 256;
 
-/// Exclusive prefix sum of one int per thread over a block of Threads (a multiple of 32) threads;
-/// *total receives the block's sum. Contains __syncthreads(): call it from every thread.
-template <int Threads>
-__device__ __forceinline__ int block_exclusive_sum(int x, int* warp_sums, int* total) {
-  constexpr int warps = Threads / 32;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int incl = x;
-#pragma unroll
-  for (int d = 1; d < 32; d <<= 1) {
-    const int y = __shfl_up_sync(0xffffffffu, incl, d);
-    if (lane >= d) incl += y;
-  }
-  if (lane == 31) warp_sums[warp] = incl;
-  __syncthreads();
-  if (warp == 0) {
-    int w = lane < warps ? warp_sums[lane] : 0;
-#pragma unroll
-    for (int d = 1; d < 32; d <<= 1) {
-      const int y = __shfl_up_sync(0xffffffffu, w, d);
-      if (lane >= d) w += y;
-    }
-    if (lane < warps) warp_sums[lane] = w;  // inclusive over warps
-  }
-  __syncthreads();
-  const int before = warp ? warp_sums[warp - 1] : 0;
-  *total = warp_sums[warps - 1];
-  return before + incl - x;
-}
-
 template <int Threads = kTableThreads>
 __global__ void __launch_bounds__(Threads)
     predictor_index_tables(const std::int64_t* __restrict__ ctx, const std::int64_t* __restrict__ tgt, index_t B,
                            index_t Kc, index_t Kt, index_t N, std::int64_t* __restrict__ tab,
                            std::int32_t* __restrict__ mark_all, int* __restrict__ bad) {
   static_assert(Threads % 32 == 0 && Threads <= 1024, "whole warps, at most 32 of them");
-  __shared__ int warp_sums[32];
+  using Scan = cub::BlockScan<int, Threads>;
+  __shared__ typename Scan::TempStorage scan_storage;
   __shared__ index_t carry;
   const index_t b = blockIdx.x, S = Kc + Kt;
   std::int32_t* mark = mark_all + b * N;
@@ -95,8 +68,8 @@ __global__ void __launch_bounds__(Threads)
   for (index_t base = 0; base < N; base += Threads) {
     const index_t n = base + threadIdx.x;
     const std::int32_t m = n < N ? mark[n] : 0;
-    int total = 0;
-    const int pos = block_exclusive_sum<Threads>(m != 0 ? 1 : 0, warp_sums, &total);
+    int pos = 0, total = 0;
+    Scan(scan_storage).ExclusiveSum(m != 0 ? 1 : 0, pos, total);
     const index_t j = carry + pos;
     if (m != 0 && j < S) {
       const index_t i = m - 1;  // source item: context i (i < Kc) or target i − Kc
@@ -111,7 +84,7 @@ __global__ void __launch_bounds__(Threads)
         dy_src[b * S + j] = b * Kt + (i - Kc);
       }
     }
-    __syncthreads();  // every thread has read carry and warp_sums
+    __syncthreads();  // every thread has read carry; scan_storage may be reused
     if (threadIdx.x == 0) carry += total;
     __syncthreads();
   }

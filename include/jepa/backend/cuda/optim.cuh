@@ -224,6 +224,19 @@ __global__ void nonfinite_guard(const double* __restrict__ values, int n, const 
   *skip = bad ? 1 : 0;
 }
 
+/// The AdamW step counter of a captured training step, on the device: unless *skip, t ← t + 1 and
+/// the bias corrections of t are written into *s (bc1 = 1 − β1^t, sqrt_bc2 = √(1 − β2^t)); a skipped
+/// step leaves t and *s as they are, as the CPU trainer's skipped step leaves train::AdamW's counter.
+template <int = 0>
+__global__ void adamw_advance(AdamWScalars* __restrict__ s, unsigned long long* __restrict__ t,
+                              const int* __restrict__ skip) {
+  if (skip && *skip) return;
+  const unsigned long long n = *t + 1;
+  *t = n;
+  s->bc1 = 1.0 - pow(s->beta1, static_cast<double>(n));
+  s->sqrt_bc2 = sqrt(1.0 - pow(s->beta2, static_cast<double>(n)));
+}
+
 }  // namespace kernels
 
 /// The chunked description of G parameter groups, uploaded once, plus the device scratch of the
@@ -427,7 +440,8 @@ class AdamW {
   /// device memory (`scalars`, written by the caller before each launch: lr, wd, β1, β2, ε and the bias
   /// corrections of this step), so one CUDA graph serves every step; grad_norm() must have run on
   /// `grads` first (its clip coefficient and per-tensor sums are used), and the update is skipped
-  /// when *skip != 0 (a non-finite loss or gradient). The host step counter is not touched.
+  /// when *skip != 0 (a non-finite loss or gradient). The host step counter is not touched; a
+  /// captured step keeps its counter on the device (advance_device).
   void step_device(std::span<float* const> params, std::span<const float* const> grads,
                    const kernels::AdamWScalars* scalars, const int* skip, cudaStream_t stream) {
     detail::require_pointer(scalars, "cuda::AdamW::step_device", "scalars");
@@ -445,6 +459,17 @@ class AdamW {
         table_.chunks_device(), P, G, M, V, B, table_.tensor_sumsq_device(), table_.grad_norm_device(),
         kernels::AdamWScalars{}, scalars, skip, vec);
     JEPA_CUDA_CHECK_LAUNCH("cuda::AdamW::step_device");
+  }
+  /// Advances the device step counter `t` (one unsigned long long in device memory) unless *skip and
+  /// writes the bias corrections of the new count into `scalars` (device memory, read by a following
+  /// step_device). Enqueue it after the guard that sets *skip and before step_device: then a skipped
+  /// step does not advance the count, as on the CPU.
+  static void advance_device(kernels::AdamWScalars* scalars, unsigned long long* t, const int* skip,
+                             cudaStream_t stream) {
+    detail::require_pointer(scalars, "cuda::AdamW::advance_device", "scalars");
+    detail::require_pointer(t, "cuda::AdamW::advance_device", "t");
+    kernels::adamw_advance<><<<1, 1, 0, stream>>>(scalars, t, skip);
+    JEPA_CUDA_CHECK_LAUNCH("cuda::AdamW::advance_device");
   }
   const AdamWConfig& config() const noexcept { return cfg_; }
 
