@@ -3,11 +3,13 @@
 //   fp32 storage  LN y/dx 1e-5, dw/db 1e-5; GELU 1e-6 (erff/expf are ≤ 2 ulp)
 //   bf16 storage  LN y/dx 1e-2, dw/db 1e-4 (fp32 gradients from bf16 inputs: only summation error);
 //                 GELU 8e-3 (one rounding of the output to 8 bits)
+// add_layer_norm_forward (the residual add fused into LN): bitwise equal to add + layer_norm_forward.
 // D covers the vector path (multiple of 8, aligned) and the scalar path (odd D, offset pointers).
 #include "common.cuh"
 #include "reference.hpp"
 
 #include "jepa/backend/cuda/activations.cuh"
+#include "jepa/backend/cuda/elementwise.cuh"
 #include "jepa/backend/cuda/layer_norm.cuh"
 
 namespace {
@@ -115,6 +117,55 @@ BOOST_AUTO_TEST_CASE(bf16_matches_cpu) {
     BOOST_TEST(e.dw < 1e-4);
     BOOST_TEST(e.db < 1e-4);
   }
+}
+
+/// add_layer_norm_forward against add() then layer_norm_forward() on the device: bitwise equal sum,
+/// y, mean and rstd (the fused kernel rounds the sum to T before normalising, as the separate add
+/// stores it), in place (sum = a, as the block calls it) and out of place; plus y against the double
+/// reference of the rounded sum.
+template <class T>
+void check_add_layer_norm(index_t M, index_t D, index_t offset, bool in_place, std::uint64_t seed, double tol) {
+  const float eps = 1e-6f;
+  const auto a = random<T>(M * D + offset, seed, 1.0), r = random<T>(M * D + offset, seed + 1, 2.0, 0.3);
+  const auto w = random<T>(D + offset, seed + 2, 0.5, 1.0), b = random<T>(D + offset, seed + 3);
+  auto dA = cuda::to_device(a), dR = cuda::to_device(r), dW = cuda::to_device(w), dB = cuda::to_device(b);
+  auto dA2 = cuda::to_device(a);
+  cuda::DeviceBuffer<T> dS(M * D + offset), dY(M * D + offset), dS2(M * D + offset), dY2(M * D + offset);
+  cuda::DeviceBuffer<float> m1(M), r1(M), m2(M), r2(M);
+  for (auto* p : {&dS, &dY, &dS2, &dY2}) poison(p->data(), p->size());
+  cuda::Stream stream;
+  T* sum = in_place ? dA.data() + offset : dS.data() + offset;
+  cuda::add_layer_norm_forward(dA.data() + offset, dR.data() + offset, sum, dW.data() + offset, dB.data() + offset,
+                               dY.data() + offset, m1.data(), r1.data(), M, D, eps, stream);
+  cuda::add(dA2.data() + offset, dR.data() + offset, dS2.data() + offset, M * D, stream);
+  cuda::layer_norm_forward(dS2.data() + offset, dW.data() + offset, dB.data() + offset, dY2.data() + offset, m2.data(),
+                           r2.data(), M, D, eps, stream);
+  stream.synchronize();
+  const auto fs = cuda::to_host(sum, M * D), us = cuda::to_host(dS2.data() + offset, M * D);
+  const auto fy = cuda::to_host(dY.data() + offset, M * D), uy = cuda::to_host(dY2.data() + offset, M * D);
+  BOOST_TEST_INFO("M=" << M << " D=" << D << " offset=" << offset << " in_place=" << in_place);
+  BOOST_TEST(bitwise_equal(fs, us));
+  BOOST_TEST(bitwise_equal(fy, uy));
+  BOOST_TEST(bitwise_equal(cuda::to_host(m1.data(), M), cuda::to_host(m2.data(), M)));
+  BOOST_TEST(bitwise_equal(cuda::to_host(r1.data(), M), cuda::to_host(r2.data(), M)));
+  auto sd = to_double(us), wd = to_double(w), bd = to_double(b);
+  std::vector<double> ry(M * D), rmean(M), rrstd(M);
+  jepa::test::cpu_ref::layer_norm_forward(sd.data(), wd.data() + offset, bd.data() + offset, ry.data(), rmean.data(),
+                                          rrstd.data(), M, D, eps);
+  BOOST_TEST(jepa::test::rel_error(to_double(fy), ry) < tol);
+}
+
+BOOST_AUTO_TEST_CASE(add_fused_into_layer_norm_equals_add_then_layer_norm) {
+  check_add_layer_norm<float>(64, 384, 0, true, 50, 1e-5);   // vector path, in place (the block's call)
+  check_add_layer_norm<float>(64, 384, 0, false, 51, 1e-5);
+  check_add_layer_norm<float>(33, 77, 1, true, 52, 1e-5);    // scalar path, offset pointers
+  check_add_layer_norm<bf16>(130, 1024, 0, true, 53, 1e-2);
+  check_add_layer_norm<bf16>(9, 88, 3, false, 54, 1e-2);
+  // y may not alias the sum (the row is re-read after y is written).
+  cuda::DeviceBuffer<float> x(64);
+  BOOST_CHECK_THROW(cuda::add_layer_norm_forward<float>(x.data(), x.data(), x.data(), nullptr, nullptr, x.data(), nullptr,
+                                                        nullptr, 2, 32, 1e-6f, nullptr),
+                    jepa::ShapeError);
 }
 
 BOOST_AUTO_TEST_CASE(parameter_gradients_are_bitwise_reproducible) {

@@ -1,6 +1,6 @@
 // jepa/nn/block.hpp — the pre-norm transformer block of every JEPA encoder and predictor.
 //
-//   x_mid = x_in  + Attn(LN1(x_in))
+//   x_mid = x_in  + Attn(LN1(x_in))           (the add and LN2 in one pass where the backend fuses them)
 //   x_out = x_mid + MLP(LN2(x_mid))            (no layer-scale, no CLS token; recipe_facts §1.2)
 // Shapes: x (B,N,D) as (M = B·N, D).
 // Accumulation contract: parameter gradients accumulate. The residual-stream gradient `dres` (M,D)
@@ -62,8 +62,7 @@ class Block {
     const index_t M = B * N, D = cfg_.dim;
     norm1_.forward(P, x_in, M, c.ln1, c.ln1_mean, c.ln1_rstd);
     attn_.forward(P, c.ln1, B, N, rope, c.attn, c.x_mid, mask);
-    Backend::template add<T>(c.x_mid, x_in, c.x_mid, M * D);
-    norm2_.forward(P, c.x_mid, M, c.ln2, c.ln2_mean, c.ln2_rstd);
+    norm2_.forward_residual(P, c.x_mid, x_in, c.x_mid, M, c.ln2, c.ln2_mean, c.ln2_rstd);  // fused where the backend can
     mlp_.forward(P, c.ln2, M, c.mlp, x_out);
     Backend::template add<T>(x_out, c.x_mid, x_out, M * D);
   }

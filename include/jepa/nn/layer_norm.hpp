@@ -25,6 +25,20 @@ class LayerNorm {
   void forward(const T* P, const T* x, index_t M, T* y, T* mean, T* rstd) const {
     Backend::template layer_norm_forward<T>(x, P + w_, P + b_, y, mean, rstd, M, dim_, static_cast<T>(eps_));
   }
+  /// sum = a + r (the residual stream), then y = LN(sum). A backend that defines
+  /// `add_layer_norm_forward` does both in one pass (backend::Cuda); otherwise add, then forward.
+  /// The values are the same either way; sum may alias a or r.
+  void forward_residual(const T* P, const T* a, const T* r, T* sum, index_t M, T* y, T* mean, T* rstd) const {
+    if constexpr (requires {
+                    Backend::template add_layer_norm_forward<T>(a, r, sum, P, P, y, mean, rstd, M, dim_, T{});
+                  }) {
+      Backend::template add_layer_norm_forward<T>(a, r, sum, P + w_, P + b_, y, mean, rstd, M, dim_,
+                                                  static_cast<T>(eps_));
+    } else {
+      Backend::template add<T>(a, r, sum, M * dim_);
+      forward(P, sum, M, y, mean, rstd);
+    }
+  }
   void backward(const T* P, T* G, const T* x, const T* mean, const T* rstd, const T* dy, index_t M, T* dx,
                 bool accumulate_dx) const {
     Backend::template layer_norm_backward<T>(x, P + w_, mean, rstd, dy, dx, G ? G + w_ : nullptr,

@@ -367,6 +367,13 @@ struct Cuda {
                                  T eps) {
     cuda::layer_norm_forward<float>(x, w, b, y, mean, rstd, M, D, eps, stream());
   }
+  /// sum = a + r; y = LayerNorm(sum) in one kernel (the block's residual add fused into its LN2;
+  /// nn::LayerNorm::forward_residual uses it when a backend has it).
+  template <std::same_as<float> T>
+  static void add_layer_norm_forward(const T* a, const T* r, T* sum, const T* w, const T* b, T* y, T* mean, T* rstd,
+                                     index_t M, index_t D, T eps) {
+    cuda::add_layer_norm_forward<float>(a, r, sum, w, b, y, mean, rstd, M, D, eps, stream());
+  }
   template <std::same_as<float> T>
   static void layer_norm_backward(const T* x, const T* w, const T* mean, const T* rstd, const T* dy, T* dx, T* dw, T* db,
                                   index_t M, index_t D, bool accumulate_dx = false) {

@@ -3,6 +3,8 @@
 // Forward (the CPU backend's definition, backend/cpu/backend.hpp):
 //   μ = mean(x),  σ² = mean((x − μ)²) (biased, two-pass),  r = 1/√(σ² + ε),
 //   x̂ = (x − μ)·r,  y = x̂ ⊙ w + b          w, b optional (null: 1 and 0); mean, rstd (M) optional
+// Fused with the residual add (add_layer_norm_forward): s = a + r is stored and normalised in the
+// same pass, x = s above.
 // Backward, with g = dy ⊙ w (g = dy without w):
 //   dx = r·(g − mean(g) − x̂·mean(g ⊙ x̂))   overwrite, or += with accumulate_dx (residual stream)
 //   dw += Σ_rows dy ⊙ x̂,   db += Σ_rows dy   (parameter gradients accumulate: the library contract)
@@ -42,26 +44,15 @@ inline std::size_t layer_norm_backward_workspace_bytes(index_t M, index_t D) {
 
 namespace kernels {
 
+/// The rest of a LayerNorm row once its mean μ is known: the variance pass, mean/rstd, and
+/// y = (x − μ)·r ⊙ w + b. One warp per row; lane walks the same elements as the mean pass did.
 template <class S>
-__global__ void __launch_bounds__(32 * detail::kLnRowsPerBlock)
-    layer_norm_fwd(const S* __restrict__ x, const S* __restrict__ w, const S* __restrict__ b, S* __restrict__ y,
-                   float* __restrict__ mean, float* __restrict__ rstd, index_t M, int D, float eps, bool vec) {
-  const int lane = threadIdx.x & 31;
-  const index_t row = static_cast<index_t>(blockIdx.x) * detail::kLnRowsPerBlock + (threadIdx.x >> 5);
-  if (row >= M) return;
-  const S* xr = x + row * D;
-  S* yr = y + row * D;
+__device__ __forceinline__ void layer_norm_row_finish(const S* xr, float mu, const S* __restrict__ w,
+                                                      const S* __restrict__ b, S* __restrict__ yr,
+                                                      float* __restrict__ mean, float* __restrict__ rstd, index_t row,
+                                                      int D, float eps, bool vec, int lane) {
   constexpr int P = detail::Pack<S>::size;
   const int packs = vec ? D / P : 0;
-
-  float s = 0.f;
-  for (int i = lane; i < packs; i += 32) {
-    const auto a = detail::load_pack(xr + i * P);
-#pragma unroll
-    for (int j = 0; j < P; ++j) s += detail::to_f32(a.v[j]);
-  }
-  for (int j = packs * P + lane; j < D; j += 32) s += detail::to_f32(xr[j]);
-  const float mu = detail::warp_sum(s) / static_cast<float>(D);
 
   float v = 0.f;
   for (int i = lane; i < packs; i += 32) {
@@ -111,6 +102,65 @@ __global__ void __launch_bounds__(32 * detail::kLnRowsPerBlock)
     if (b) h += detail::to_f32(b[j]);
     yr[j] = detail::from_f32<S>(h);
   }
+}
+
+template <class S>
+__global__ void __launch_bounds__(32 * detail::kLnRowsPerBlock)
+    layer_norm_fwd(const S* __restrict__ x, const S* __restrict__ w, const S* __restrict__ b, S* __restrict__ y,
+                   float* __restrict__ mean, float* __restrict__ rstd, index_t M, int D, float eps, bool vec) {
+  const int lane = threadIdx.x & 31;
+  const index_t row = static_cast<index_t>(blockIdx.x) * detail::kLnRowsPerBlock + (threadIdx.x >> 5);
+  if (row >= M) return;
+  const S* xr = x + row * D;
+  constexpr int P = detail::Pack<S>::size;
+  const int packs = vec ? D / P : 0;
+
+  float s = 0.f;
+  for (int i = lane; i < packs; i += 32) {
+    const auto a = detail::load_pack(xr + i * P);
+#pragma unroll
+    for (int j = 0; j < P; ++j) s += detail::to_f32(a.v[j]);
+  }
+  for (int j = packs * P + lane; j < D; j += 32) s += detail::to_f32(xr[j]);
+  const float mu = detail::warp_sum(s) / static_cast<float>(D);
+  layer_norm_row_finish(xr, mu, w, b, y + row * D, mean, rstd, row, D, eps, vec, lane);
+}
+
+/// The residual add fused into the following LayerNorm: s = a + r (stored, rounded to S as a
+/// separate add would store it), then y = LayerNorm(s). s may alias a or r (the block adds in place);
+/// every lane re-reads only the elements it wrote itself, so no barrier is needed between the passes.
+template <class S>
+__global__ void __launch_bounds__(32 * detail::kLnRowsPerBlock)
+    add_layer_norm_fwd(const S* a, const S* r, S* sum, const S* __restrict__ w, const S* __restrict__ b,
+                       S* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd, index_t M, int D, float eps,
+                       bool vec) {
+  const int lane = threadIdx.x & 31;
+  const index_t row = static_cast<index_t>(blockIdx.x) * detail::kLnRowsPerBlock + (threadIdx.x >> 5);
+  if (row >= M) return;
+  const S* ar = a + row * D;
+  const S* rr = r + row * D;
+  S* sr = sum + row * D;
+  constexpr int P = detail::Pack<S>::size;
+  const int packs = vec ? D / P : 0;
+
+  float s = 0.f;
+  for (int i = lane; i < packs; i += 32) {
+    const auto pa = detail::load_pack(ar + i * P), pr = detail::load_pack(rr + i * P);
+    detail::Pack<S> o;
+#pragma unroll
+    for (int j = 0; j < P; ++j) {
+      o.v[j] = detail::from_f32<S>(detail::to_f32(pa.v[j]) + detail::to_f32(pr.v[j]));
+      s += detail::to_f32(o.v[j]);
+    }
+    detail::store_pack(sr + i * P, o);
+  }
+  for (int j = packs * P + lane; j < D; j += 32) {
+    const S v = detail::from_f32<S>(detail::to_f32(ar[j]) + detail::to_f32(rr[j]));
+    sr[j] = v;
+    s += detail::to_f32(v);
+  }
+  const float mu = detail::warp_sum(s) / static_cast<float>(D);
+  layer_norm_row_finish<S>(sr, mu, w, b, y + row * D, mean, rstd, row, D, eps, vec, lane);
 }
 
 template <class S>
@@ -250,6 +300,32 @@ void layer_norm_forward(const T* x, const T* w, const T* b, T* y, float* mean, f
   kernels::layer_norm_fwd<<<blocks, 32 * detail::kLnRowsPerBlock, 0, stream>>>(
       dev(x), dev(w), dev(b), dev(y), mean, rstd, M, static_cast<int>(D), eps, vec);
   JEPA_CUDA_CHECK_LAUNCH("cuda::layer_norm_forward");
+}
+
+/// sum = a + r, then y = LayerNorm(sum; w, b) in one pass over the rows (the pre-norm block's residual
+/// add fused into the next LayerNorm; reads a and r and writes sum and y once, where add +
+/// layer_norm_forward read sum again). sum may alias a or r; y must alias none of them. The values
+/// equal add() followed by layer_norm_forward() bit for bit.
+template <DeviceReal T>
+void add_layer_norm_forward(const T* a, const T* r, T* sum, const T* w, const T* b, T* y, float* mean, float* rstd,
+                            index_t M, index_t D, float eps, cudaStream_t stream) {
+  constexpr const char* op = "cuda::add_layer_norm_forward";
+  detail::check_ln_shape(M, D, op);
+  if (!(eps >= 0.f)) throw ConfigError(jepa::detail::cat("jepa: ", op, ": eps = ", eps, " is invalid: must be >= 0"));
+  if (M == 0) return;
+  detail::require_pointer(a, op, "a");
+  detail::require_pointer(r, op, "r");
+  detail::require_pointer(sum, op, "sum");
+  detail::require_pointer(y, op, "y");
+  if (y == sum || y == a || y == r)
+    throw ShapeError(jepa::detail::cat("jepa: ", op, ": y aliases an input or sum; only sum may alias a or r"));
+  constexpr int P = detail::Pack<device_t<T>>::size;
+  const bool vec = D % P == 0 && detail::aligned16(a) && detail::aligned16(r) && detail::aligned16(sum) &&
+                   detail::aligned16(y) && (!w || detail::aligned16(w)) && (!b || detail::aligned16(b));
+  const unsigned blocks = static_cast<unsigned>((M + detail::kLnRowsPerBlock - 1) / detail::kLnRowsPerBlock);
+  kernels::add_layer_norm_fwd<<<blocks, 32 * detail::kLnRowsPerBlock, 0, stream>>>(
+      dev(a), dev(r), dev(sum), dev(w), dev(b), dev(y), mean, rstd, M, static_cast<int>(D), eps, vec);
+  JEPA_CUDA_CHECK_LAUNCH("cuda::add_layer_norm_forward");
 }
 
 /// The backward of layer_norm_forward (see the header comment). dx, dw, db may each be null
