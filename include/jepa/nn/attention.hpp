@@ -49,8 +49,9 @@ class Attention {
     const index_t M = B * N, D = dim_;
     qkv_.forward(P, x, M, c.qkv);
     if (rope.enabled()) {
-      Backend::template rope_forward<T>(c.qkv, M, heads_, 3 * D, head_dim_, rope.rot, rope.cos, rope.sin);
-      Backend::template rope_forward<T>(c.qkv + D, M, heads_, 3 * D, head_dim_, rope.rot, rope.cos, rope.sin);
+      // q and k are adjacent in the packed row [q | k | v], so their 2·H heads take one rotation pass
+      // (the same per-token angles for every head): one launch for the whole q/k path.
+      Backend::template rope_forward<T>(c.qkv, M, 2 * heads_, 3 * D, head_dim_, rope.rot, rope.cos, rope.sin);
     }
     Backend::template attention_forward<T>(shape(B, N), operand<const T>(c.qkv, N, 0), operand<const T>(c.qkv, N, D),
                                            operand<const T>(c.qkv, N, 2 * D), out_operand<T>(c.o, N), c.lse, mask);
@@ -66,8 +67,7 @@ class Attention {
         out_operand<const T>(c.o, N), out_operand<const T>(ws.d_o, N), c.lse, operand<T>(ws.d_qkv, N, 0),
         operand<T>(ws.d_qkv, N, D), operand<T>(ws.d_qkv, N, 2 * D), mask);
     if (rope.enabled()) {
-      Backend::template rope_backward<T>(ws.d_qkv, M, heads_, 3 * D, head_dim_, rope.rot, rope.cos, rope.sin);
-      Backend::template rope_backward<T>(ws.d_qkv + D, M, heads_, 3 * D, head_dim_, rope.rot, rope.cos, rope.sin);
+      Backend::template rope_backward<T>(ws.d_qkv, M, 2 * heads_, 3 * D, head_dim_, rope.rot, rope.cos, rope.sin);
     }
     qkv_.backward(P, G, x, ws.d_qkv, M, dx);
   }
