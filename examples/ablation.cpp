@@ -5,6 +5,7 @@
 //   vjepa2     V-JEPA 2 recipe: masked prediction loss only (tiled RoPE, final norm)
 //   +context   + the 2.1 dense context loss (1/√dist weights, λ warm-up), one output level
 //   +deep      + deep self-supervision: 4 hierarchical levels with the fusion predictor (full 2.1)
+// and, on request (--encoders …,deeponly), deep self-supervision without the context loss.
 // Each frozen encoder is scored on held-out clips by
 //   motion direction (8 classes)   attentive probe, top-1 accuracy
 //   foreground segmentation        linear per-token probe, mIoU at patch level
@@ -27,7 +28,7 @@
 //   ablation [--steps 24000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--frames 8] [--res 64]
 //            [--batch 8] [--train-clips 2048] [--val-clips 512] [--probe-epochs 30] [--probe-depth 4]
 //            [--reuse] [--seed 239]
-//            [--encoders random,vjepa2,context,deep] [--out ablation-run]
+//            [--encoders random,vjepa2,context,deep[,deeponly]] [--out ablation-run]
 #include <chrono>
 #include <cmath>
 #include <sstream>
@@ -304,6 +305,12 @@ void run_rows(const Options& o, const EvalSet& tr, const EvalSet& va, Rows& rows
                                       &tiles[2]));
   }
   if (want("deep")) rows.push_back(train_and_evaluate("+deep (2.1)", P::vjepa2_1<S>(), tr, va, o, &tiles[3]));
+  if (want("deeponly"))  // deep self-supervision without the context loss (not a row of the paper's
+                         // cumulative ablation: it separates the two 2.1 ingredients)
+    rows.push_back(train_and_evaluate(
+        "deep, no context",
+        P::vjepa2_1<S, float, backend::Cpu, masking::Multiblock3d, losses::MaskedLoss<losses::L1>>(masking::Multiblock3d::vjepa()),
+        tr, va, o, &tiles[4]));
 }
 
 }  // namespace
@@ -316,7 +323,7 @@ int main(int argc, char** argv) {
         std::puts("ablation [--steps 24000] [--lr 2e-4] [--ema 0.9995] [--target-features] [--standardize] [--frames 8] [--res 64]\n"
                   "         [--batch 8] [--train-clips 2048] [--val-clips 512] [--depth 4|8]\n"
                   "         [--probe-epochs 30] [--probe-depth 4] [--reuse] [--seed 239]\n"
-                  "         [--encoders random,vjepa2,context,deep] [--out ablation-run]");
+                  "         [--encoders random,vjepa2,context,deep[,deeponly]] [--out ablation-run]");
         return 0;
       } else if (args.is("--steps")) o.steps = args.count();
       else if (args.is("--frames")) o.frames = static_cast<index_t>(args.count());
@@ -347,7 +354,7 @@ int main(int argc, char** argv) {
         std::vector<Scores>::push_back(std::move(s));
       }
     } rows;
-    std::vector<io::RgbImage> tiles(4);
+    std::vector<io::RgbImage> tiles(5);
 
     if (o.depth == 4) run_rows<P::vit_micro>(o, tr, va, rows, tiles);
     else if (o.depth == 8) run_rows<vit_micro8>(o, tr, va, rows, tiles);
