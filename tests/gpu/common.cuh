@@ -14,7 +14,7 @@
 
 namespace jepa::test::gpu {
 
-namespace cuda = jepa::backend::cuda;
+namespace cu = jepa::backend::cuda;
 
 /// Normal(0, std) values of type T (bf16 values are rounded from the drawn doubles).
 template <class T>

@@ -141,7 +141,7 @@ Errors run_case(const Case& c, std::uint64_t seed, int repeats = 1) {
   // Mask.
   std::vector<std::uint8_t> allowed;
   AttnMask mask_h, mask_d;
-  cuda::DeviceBuffer<std::uint8_t> allowed_d;
+  cu::DeviceBuffer<std::uint8_t> allowed_d;
   switch (c.mask) {
     case MaskKind::none: break;
     case MaskKind::causal: mask_h = mask_d = AttnMask::causal_mask(); break;
@@ -155,7 +155,7 @@ Errors run_case(const Case& c, std::uint64_t seed, int repeats = 1) {
           allowed[static_cast<std::size_t>((c.Nq / 2) * c.Nk + j)] = 0;
           allowed[static_cast<std::size_t>(1 * c.Nk + j)] = 1;
         }
-      allowed_d = cuda::to_device(allowed);
+      allowed_d = cu::to_device(allowed);
       mask_h = AttnMask::dense_mask(allowed.data(), c.Nk);
       mask_d = AttnMask::dense_mask(allowed_d.data(), c.Nk);
       break;
@@ -169,18 +169,18 @@ Errors run_case(const Case& c, std::uint64_t seed, int repeats = 1) {
                                          view(o_ref.data(), g.o), lse_ref.data(), mask_h);
 
   // GPU forward.
-  auto d0 = cuda::to_device(in0), d1 = cuda::to_device(in1);
+  auto d0 = cu::to_device(in0), d1 = cu::to_device(in1);
   const T* db[2] = {d0.data(), d1.data()};
-  cuda::DeviceBuffer<T> d_o(g.size_o);
-  cuda::DeviceBuffer<float> d_lse(nlse);
+  cu::DeviceBuffer<T> d_o(g.size_o);
+  cu::DeviceBuffer<float> d_lse(nlse);
   poison(d_o.data(), d_o.size());
   poison(d_lse.data(), nlse);
-  cuda::Stream stream;
-  cuda::attention_forward<T>(stream, s, view(db[g.q.buf], g.q), view(db[g.k.buf], g.k), view(db[g.v.buf], g.v),
+  cu::Stream stream;
+  cu::attention_forward<T>(stream, s, view(db[g.q.buf], g.q), view(db[g.k.buf], g.k), view(db[g.v.buf], g.v),
                              view(d_o.data(), g.o), d_lse.data(), mask_d);
   stream.synchronize();
-  const auto o_gpu = cuda::to_host(d_o.data(), g.size_o);
-  const auto lse_gpu = cuda::to_host(d_lse.data(), nlse);
+  const auto o_gpu = cu::to_host(d_o.data(), g.size_o);
+  const auto lse_gpu = cu::to_host(d_lse.data(), nlse);
 
   Errors e;
   {
@@ -214,23 +214,23 @@ Errors run_case(const Case& c, std::uint64_t seed, int repeats = 1) {
                                           view(g_ref[g.q.buf].data(), g.q), view(g_ref[g.k.buf].data(), g.k),
                                           view(g_ref[g.v.buf].data(), g.v), mask_h);
 
-  auto d_oin = cuda::to_device(o_in), d_dout = cuda::to_device(dout);
-  auto d_lsein = cuda::to_device(lse_in);
-  cuda::DeviceBuffer<T> dg0(g.size[0]), dg1(g.size[1]);
+  auto d_oin = cu::to_device(o_in), d_dout = cu::to_device(dout);
+  auto d_lsein = cu::to_device(lse_in);
+  cu::DeviceBuffer<T> dg0(g.size[0]), dg1(g.size[1]);
   T* dgb[2] = {dg0.data(), dg1.data()};
-  const std::size_t ws_bytes = cuda::attention_backward_workspace_bytes(s);
-  cuda::DeviceBuffer<std::byte> ws(ws_bytes);
+  const std::size_t ws_bytes = cu::attention_backward_workspace_bytes(s);
+  cu::DeviceBuffer<std::byte> ws(ws_bytes);
   std::vector<T> grad_gpu[2];
   for (int rep = 0; rep < repeats; ++rep) {
     poison(dg0.data(), dg0.size());
     poison(dg1.data(), dg1.size());
     if (ws_bytes) poison(ws.data(), ws_bytes);
-    cuda::attention_backward<T>(stream, s, view<const T>(db[g.q.buf], g.q), view<const T>(db[g.k.buf], g.k),
+    cu::attention_backward<T>(stream, s, view<const T>(db[g.q.buf], g.q), view<const T>(db[g.k.buf], g.k),
                                 view<const T>(db[g.v.buf], g.v), view<const T>(d_oin.data(), g.o),
                                 view<const T>(d_dout.data(), g.o), d_lsein.data(), view(dgb[g.q.buf], g.q),
                                 view(dgb[g.k.buf], g.k), view(dgb[g.v.buf], g.v), mask_d, ws.data(), ws_bytes);
     stream.synchronize();
-    std::vector<T> now[2] = {cuda::to_host(dg0.data(), g.size[0]), cuda::to_host(dg1.data(), g.size[1])};
+    std::vector<T> now[2] = {cu::to_host(dg0.data(), g.size[0]), cu::to_host(dg1.data(), g.size[1])};
     if (rep == 0) {
       grad_gpu[0] = now[0];
       grad_gpu[1] = now[1];

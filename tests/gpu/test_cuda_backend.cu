@@ -43,21 +43,21 @@ static_assert(jepa::detail::check_backend<Cuda, float>());
 static_assert(jepa::Backend<Cuda, float>);
 
 /// A device copy of host floats, and a poisoned device array of n floats.
-cuda::DeviceBuffer<float> up(const std::vector<float>& v) { return cuda::to_device(v); }
+cu::DeviceBuffer<float> up(const std::vector<float>& v) { return cu::to_device(v); }
 /// NaN bytes, then a device-wide wait: the kernels run on a non-blocking stream, which does not
 /// order itself after the legacy-stream cudaMemset of `poison`.
 void poison_now(float* d, std::size_t n) {
   poison(d, n);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
 }
-cuda::DeviceBuffer<float> poisoned(std::size_t n) {
-  cuda::DeviceBuffer<float> d(n);
+cu::DeviceBuffer<float> poisoned(std::size_t n) {
+  cu::DeviceBuffer<float> d(n);
   poison_now(d.data(), n);
   return d;
 }
 std::vector<double> down(const float* d, std::size_t n) {
   Cuda::synchronize();
-  return to_double(cuda::to_host(d, n));
+  return to_double(cu::to_host(d, n));
 }
 /// Distinct random token indices: row b holds K of [0, N) in random order.
 std::vector<std::int64_t> random_indices(index_t B, index_t N, index_t K, std::uint64_t seed) {
@@ -75,7 +75,7 @@ std::vector<std::int64_t> random_indices(index_t B, index_t N, index_t K, std::u
 
 /// Runs every test case on a non-default stream, set through the guard (exercises Context).
 struct OnStream {
-  cuda::Stream stream;
+  cu::Stream stream;
   jepa::backend::CudaStreamGuard guard{stream.get()};
 };
 }  // namespace
@@ -212,14 +212,14 @@ BOOST_AUTO_TEST_CASE(row_vector_and_column_sums_match_cpu) {
     Cuda::sum_rows_accumulate<float>(dX.data(), dAcc.data(), s.M, s.N);
     auto racc = to_double(acc0);
     Cuda::synchronize();
-    ref::sum_rows_accumulate(to_double(cuda::to_host(dX.data(), dX.size())).data(), racc.data(), s.M, s.N);
-    const auto first = cuda::to_host(dAcc.data(), s.N);
+    ref::sum_rows_accumulate(to_double(cu::to_host(dX.data(), dX.size())).data(), racc.data(), s.M, s.N);
+    const auto first = cu::to_host(dAcc.data(), s.N);
     BOOST_TEST(rel_error(to_double(first), racc) < 1e-6);
     // Run twice more from the same start: bitwise equal (no atomics, shape-fixed order).
-    cuda::copy_to_device(dAcc.data(), acc0.data(), acc0.size(), Cuda::stream());
+    cu::copy_to_device(dAcc.data(), acc0.data(), acc0.size(), Cuda::stream());
     Cuda::sum_rows_accumulate<float>(dX.data(), dAcc.data(), s.M, s.N);
     Cuda::synchronize();
-    BOOST_TEST(bitwise_equal(first, cuda::to_host(dAcc.data(), s.N)));
+    BOOST_TEST(bitwise_equal(first, cu::to_host(dAcc.data(), s.N)));
   }
 }
 
@@ -279,7 +279,7 @@ BOOST_AUTO_TEST_CASE(token_gather_scatter_and_tubelets_match_cpu) {
     const index_t B = 3, N = 50, K = 21;
     const auto idx = random_indices(B, N, K, 60 + D);
     const auto src = random<float>(B * N * D, 61), dd = random<float>(B * K * D, 62), acc0 = random<float>(B * N * D, 63);
-    auto dIdx = cuda::to_device(idx);
+    auto dIdx = cu::to_device(idx);
     auto dSrc = up(src), dDst = poisoned(B * K * D), dDd = up(dd), dAcc = up(acc0);
     Cuda::gather_rows<float>(dSrc.data(), dIdx.data(), dDst.data(), B, N, K, D);
     Cuda::scatter_add_rows<float>(dDd.data(), dIdx.data(), dAcc.data(), B, N, K, D);
@@ -295,7 +295,7 @@ BOOST_AUTO_TEST_CASE(token_gather_scatter_and_tubelets_match_cpu) {
   const index_t kvol = C * t * p * p;
   const auto idx = random_indices(B, N, K, 70);
   const auto clip = random<float>(B * C * F * H * W, 71), dcols = random<float>(B * K * kvol, 72);
-  auto dIdx = cuda::to_device(idx);
+  auto dIdx = cu::to_device(idx);
   auto dClip = up(clip), dCols = poisoned(B * K * kvol), dDcols = up(dcols), dDclip = poisoned(clip.size());
   Cuda::im2col_tubelet<float>(dClip.data(), dIdx.data(), dCols.data(), B, C, F, H, W, t, p, K);
   Cuda::col2im_tubelet<float>(dDcols.data(), dIdx.data(), dDclip.data(), B, C, F, H, W, t, p, K);
@@ -307,7 +307,7 @@ BOOST_AUTO_TEST_CASE(token_gather_scatter_and_tubelets_match_cpu) {
 
   // An out-of-range device index cannot be checked on the host: gather writes a NaN row, no fault.
   std::vector<std::int64_t> bad{0, 50};
-  auto dBad = cuda::to_device(bad);
+  auto dBad = cu::to_device(bad);
   auto dSrc = up(random<float>(50 * 4, 73)), dOut = poisoned(2 * 4);
   Cuda::gather_rows<float>(dSrc.data(), dBad.data(), dOut.data(), 1, 50, 2, 4);
   const auto o = down(dOut.data(), 8);
@@ -355,7 +355,7 @@ BOOST_AUTO_TEST_CASE(scratch_workspace_is_checked_and_grows_outside_steps) {
   const std::size_t before = ctx.workspace_bytes();
   ctx.reserve_workspace(before + 4096);
   BOOST_TEST(ctx.workspace_bytes() == before + 4096);
-  cuda::Stream s;
+  cu::Stream s;
   {
     jepa::backend::CudaStreamGuard g(s.get());
     BOOST_TEST(Cuda::stream() == s.get());
@@ -426,9 +426,9 @@ BlockErrors run_block_parity(const ref::BlockSpec& s, bool rope, jepa::nn::RopeP
     block.backward(dP.data(), dG.data(), dX.data(), cache, tables, dRes.data(), s.B, s.N, ws, mask);
     Cuda::synchronize();
   }
-  const auto gy = to_double(cuda::to_host(dY.data(), M * D));
-  const auto gdx = to_double(cuda::to_host(dRes.data(), M * D));
-  const auto gG = to_double(cuda::to_host(dG.data(), L.numel()));
+  const auto gy = to_double(cu::to_host(dY.data(), M * D));
+  const auto gdx = to_double(cu::to_host(dRes.data(), M * D));
+  const auto gG = to_double(cu::to_host(dG.data(), L.numel()));
   BOOST_TEST(all_finite(gy));
   BOOST_TEST(all_finite(gdx));
   BOOST_TEST(all_finite(gG));
@@ -559,8 +559,8 @@ EncoderErrors run_encoder_parity(const ref::EncoderSpec& s, std::uint64_t seed) 
     Cuda::synchronize();
     reported.assign(state.token_indices(), state.token_indices() + s.B * K);
   }
-  const auto gG = to_double(cuda::to_host(dG.data(), params.size()));
-  const auto gdclip = to_double(cuda::to_host(dDclip.data(), clip_n));
+  const auto gG = to_double(cu::to_host(dG.data(), params.size()));
+  const auto gdclip = to_double(cu::to_host(dDclip.data(), clip_n));
   BOOST_TEST(all_finite(gout));
   BOOST_TEST(all_finite(gG));
   BOOST_TEST(all_finite(gdclip));
@@ -714,8 +714,8 @@ EncoderErrors run_predictor_parity(const ref::PredictorSpec& s, std::uint64_t se
     pred.backward(dP.data(), dG.data(), st, dDt.data(), use_ctx ? dDc.data() : nullptr, dDz.data());
     Cuda::synchronize();
   }
-  const auto gG = to_double(cuda::to_host(dG.data(), params.size()));
-  const auto gdz = to_double(cuda::to_host(dDz.data(), nz));
+  const auto gG = to_double(cu::to_host(dG.data(), params.size()));
+  const auto gdz = to_double(cu::to_host(dDz.data(), nz));
   BOOST_TEST(all_finite(gout));
   BOOST_TEST(all_finite(gG));
   BOOST_TEST(all_finite(gdz));

@@ -22,11 +22,11 @@ struct Case {
 
 /// Runs one case on the GPU and on the CPU; returns the relative error.
 template <class TAB, class TC>
-double run_case(cuda::LtHandle& lt, const Case& c, cuda::GemmCompute compute, cuda::Epilogue ep, float alpha, float beta,
+double run_case(cu::LtHandle& lt, const Case& c, cu::GemmCompute compute, cu::Epilogue ep, float alpha, float beta,
                 std::uint64_t seed) {
   const index_t a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
   const index_t b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
-  cuda::GemmShape s;
+  cu::GemmShape s;
   s.trans_a = c.ta;
   s.trans_b = c.tb;
   s.M = c.M;
@@ -42,13 +42,13 @@ double run_case(cuda::LtHandle& lt, const Case& c, cuda::GemmCompute compute, cu
   const std::size_t na = s.stride_a * c.batch, nb = s.stride_b * c.batch, nc = s.stride_c * c.batch;
   const auto A = random<TAB>(na, seed), B = random<TAB>(nb, seed + 1);
   const auto C0 = random<TC>(nc, seed + 2), bias = random<TC>(c.N, seed + 3);
-  auto dA = cuda::to_device(A), dB = cuda::to_device(B);
-  auto dC = cuda::to_device(C0), dbias = cuda::to_device(bias);
+  auto dA = cu::to_device(A), dB = cu::to_device(B);
+  auto dC = cu::to_device(C0), dbias = cu::to_device(bias);
   if (beta == 0.f) poison(dC.data(), nc);  // C must not be read with β = 0
-  cuda::gemm<TAB, TC>(lt, s, alpha, dA.data(), dB.data(), beta, dC.data(), nullptr,
-                      ep == cuda::Epilogue::none ? nullptr : dbias.data(), ep, compute);
+  cu::gemm<TAB, TC>(lt, s, alpha, dA.data(), dB.data(), beta, dC.data(), nullptr,
+                      ep == cu::Epilogue::none ? nullptr : dbias.data(), ep, compute);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-  const auto C = to_double(cuda::to_host(dC.data(), nc));
+  const auto C = to_double(cu::to_host(dC.data(), nc));
 
   auto Ad = to_double(A), Bd = to_double(B), Cr = to_double(C0);
   for (index_t i = 0; i < c.batch; ++i) {
@@ -58,8 +58,8 @@ double run_case(cuda::LtHandle& lt, const Case& c, cuda::GemmCompute compute, cu
     for (index_t r = 0; r < c.M; ++r)
       for (index_t j = 0; j < c.N; ++j) {
         double& v = Ci[r * s.ldc + j];
-        if (ep != cuda::Epilogue::none) v += as_double(bias[j]);
-        if (ep == cuda::Epilogue::bias_gelu_tanh)
+        if (ep != cu::Epilogue::none) v += as_double(bias[j]);
+        if (ep == cu::Epilogue::bias_gelu_tanh)
           v = 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
       }
   }
@@ -86,76 +86,76 @@ const Case kCases[] = {
 BOOST_AUTO_TEST_SUITE(cuda_gemm)
 
 BOOST_AUTO_TEST_CASE(fp32_fp32_compute) {
-  cuda::LtHandle lt;
+  cu::LtHandle lt;
   std::uint64_t seed = 100;
   for (const auto& c : kCases) {
-    const double e = run_case<float, float>(lt, c, cuda::GemmCompute::fp32, cuda::Epilogue::none, 1.f, 0.f, seed++);
+    const double e = run_case<float, float>(lt, c, cu::GemmCompute::fp32, cu::Epilogue::none, 1.f, 0.f, seed++);
     BOOST_TEST_INFO("M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << c.ta << " tb=" << c.tb);
     BOOST_TEST(e < 1e-5);
   }
 }
 
 BOOST_AUTO_TEST_CASE(fp32_tf32_compute_alpha_beta) {
-  cuda::LtHandle lt;
+  cu::LtHandle lt;
   std::uint64_t seed = 200;
   for (const auto& c : kCases) {
-    const double e = run_case<float, float>(lt, c, cuda::GemmCompute::tf32, cuda::Epilogue::none, 0.5f, 1.5f, seed++);
+    const double e = run_case<float, float>(lt, c, cu::GemmCompute::tf32, cu::Epilogue::none, 0.5f, 1.5f, seed++);
     BOOST_TEST_INFO("M=" << c.M << " N=" << c.N << " K=" << c.K);
     BOOST_TEST(e < 3e-3);
   }
 }
 
 BOOST_AUTO_TEST_CASE(bf16_operands) {
-  cuda::LtHandle lt;
+  cu::LtHandle lt;
   std::uint64_t seed = 300;
   for (const auto& c : kCases) {
     BOOST_TEST_INFO("M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << c.ta << " tb=" << c.tb);
     {
-      const double e = run_case<bf16, float>(lt, c, cuda::GemmCompute::fp32, cuda::Epilogue::none, 1.f, 0.f, seed++);
+      const double e = run_case<bf16, float>(lt, c, cu::GemmCompute::fp32, cu::Epilogue::none, 1.f, 0.f, seed++);
       BOOST_TEST(e < 1e-4);
     }
     {
-      const double e = run_case<bf16, bf16>(lt, c, cuda::GemmCompute::fp32, cuda::Epilogue::none, 1.f, 0.f, seed++);
+      const double e = run_case<bf16, bf16>(lt, c, cu::GemmCompute::fp32, cu::Epilogue::none, 1.f, 0.f, seed++);
       BOOST_TEST(e < 8e-3);
     }
   }
 }
 
 BOOST_AUTO_TEST_CASE(bias_and_gelu_tanh_epilogues) {
-  cuda::LtHandle lt;
+  cu::LtHandle lt;
   const Case c{false, true, 96, 128, 64, 0, 1};  // the linear layer's shape: x·Wᵀ + b
   {
-    const double e = run_case<float, float>(lt, c, cuda::GemmCompute::fp32, cuda::Epilogue::bias, 1.f, 0.f, 400);
+    const double e = run_case<float, float>(lt, c, cu::GemmCompute::fp32, cu::Epilogue::bias, 1.f, 0.f, 400);
     BOOST_TEST(e < 1e-5);
   }
   {
-    const double e = run_case<bf16, bf16>(lt, c, cuda::GemmCompute::fp32, cuda::Epilogue::bias, 1.f, 0.f, 401);
+    const double e = run_case<bf16, bf16>(lt, c, cu::GemmCompute::fp32, cu::Epilogue::bias, 1.f, 0.f, 401);
     BOOST_TEST(e < 8e-3);
   }
   {
-    const double e = run_case<float, float>(lt, c, cuda::GemmCompute::fp32, cuda::Epilogue::bias_gelu_tanh, 1.f, 0.f, 402);
+    const double e = run_case<float, float>(lt, c, cu::GemmCompute::fp32, cu::Epilogue::bias_gelu_tanh, 1.f, 0.f, 402);
     BOOST_TEST(e < 1e-4);
   }
   {
-    const double e = run_case<bf16, bf16>(lt, c, cuda::GemmCompute::fp32, cuda::Epilogue::bias_gelu_tanh, 1.f, 0.f, 403);
+    const double e = run_case<bf16, bf16>(lt, c, cu::GemmCompute::fp32, cu::Epilogue::bias_gelu_tanh, 1.f, 0.f, 403);
     BOOST_TEST(e < 1e-2);
   }
 }
 
 BOOST_AUTO_TEST_CASE(repeat_is_bitwise_identical_and_cached) {
-  cuda::LtHandle lt;
+  cu::LtHandle lt;
   const auto A = random<bf16>(200 * 320, 1), B = random<bf16>(160 * 320, 2);
-  auto dA = cuda::to_device(A), dB = cuda::to_device(B);
-  cuda::DeviceBuffer<float> dC(200 * 160);
-  cuda::GemmShape s{false, true, 200, 160, 320, 320, 320, 160};
-  cuda::gemm(lt, s, 1.f, dA.data(), dB.data(), 0.f, dC.data(), nullptr);
+  auto dA = cu::to_device(A), dB = cu::to_device(B);
+  cu::DeviceBuffer<float> dC(200 * 160);
+  cu::GemmShape s{false, true, 200, 160, 320, 320, 320, 160};
+  cu::gemm(lt, s, 1.f, dA.data(), dB.data(), 0.f, dC.data(), nullptr);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-  const auto first = cuda::to_host(dC.data(), dC.size());
+  const auto first = cu::to_host(dC.data(), dC.size());
   const std::size_t cached = lt.cache().size();
-  cuda::gemm(lt, s, 1.f, dA.data(), dB.data(), 0.f, dC.data(), nullptr);
+  cu::gemm(lt, s, 1.f, dA.data(), dB.data(), 0.f, dC.data(), nullptr);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
   BOOST_TEST(lt.cache().size() == cached);
-  BOOST_TEST(bitwise_equal(first, cuda::to_host(dC.data(), dC.size())));
+  BOOST_TEST(bitwise_equal(first, cu::to_host(dC.data(), dC.size())));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

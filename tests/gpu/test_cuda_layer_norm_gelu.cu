@@ -28,29 +28,29 @@ LnErrors run_layer_norm(index_t M, index_t D, bool affine, bool accumulate, inde
   const auto w = random<T>(D + offset, seed + 2, 0.5, 1.0), b = random<T>(D + offset, seed + 3);
   const auto dx0 = random<T>(M * D + offset, seed + 4);
   const auto dw0 = random<float>(D, seed + 5), db0 = random<float>(D, seed + 6);
-  auto dX = cuda::to_device(x), dDY = cuda::to_device(dy), dW = cuda::to_device(w), dB = cuda::to_device(b);
-  auto dDX = cuda::to_device(dx0);
-  auto dDW = cuda::to_device(dw0), dDB = cuda::to_device(db0);
-  cuda::DeviceBuffer<T> dY(M * D + offset);
-  cuda::DeviceBuffer<float> dMean(M), dRstd(M);
+  auto dX = cu::to_device(x), dDY = cu::to_device(dy), dW = cu::to_device(w), dB = cu::to_device(b);
+  auto dDX = cu::to_device(dx0);
+  auto dDW = cu::to_device(dw0), dDB = cu::to_device(db0);
+  cu::DeviceBuffer<T> dY(M * D + offset);
+  cu::DeviceBuffer<float> dMean(M), dRstd(M);
   poison(dY.data(), dY.size());
   poison(dMean.data(), M);
   poison(dRstd.data(), M);
   if (!accumulate) poison(dDX.data(), dDX.size());
-  const std::size_t ws_bytes = cuda::layer_norm_backward_workspace_bytes(M, D);
-  cuda::DeviceBuffer<std::byte> ws(ws_bytes);
+  const std::size_t ws_bytes = cu::layer_norm_backward_workspace_bytes(M, D);
+  cu::DeviceBuffer<std::byte> ws(ws_bytes);
   const T* wp = affine ? dW.data() + offset : nullptr;
   const T* bp = affine ? dB.data() + offset : nullptr;
-  cuda::Stream stream;
-  cuda::layer_norm_forward(dX.data() + offset, wp, bp, dY.data() + offset, dMean.data(), dRstd.data(), M, D, eps, stream);
-  cuda::layer_norm_backward(dX.data() + offset, wp, dMean.data(), dRstd.data(), dDY.data() + offset, dDX.data() + offset,
+  cu::Stream stream;
+  cu::layer_norm_forward(dX.data() + offset, wp, bp, dY.data() + offset, dMean.data(), dRstd.data(), M, D, eps, stream);
+  cu::layer_norm_backward(dX.data() + offset, wp, dMean.data(), dRstd.data(), dDY.data() + offset, dDX.data() + offset,
                             affine ? dDW.data() : nullptr, affine ? dDB.data() : nullptr, M, D, accumulate, ws.data(),
                             ws_bytes, stream);
   stream.synchronize();
-  const auto y = to_double(cuda::to_host(dY.data() + offset, M * D));
-  const auto mean = to_double(cuda::to_host(dMean.data(), M)), rstd = to_double(cuda::to_host(dRstd.data(), M));
-  const auto gdx = to_double(cuda::to_host(dDX.data() + offset, M * D));
-  const auto gdw = to_double(cuda::to_host(dDW.data(), D)), gdb = to_double(cuda::to_host(dDB.data(), D));
+  const auto y = to_double(cu::to_host(dY.data() + offset, M * D));
+  const auto mean = to_double(cu::to_host(dMean.data(), M)), rstd = to_double(cu::to_host(dRstd.data(), M));
+  const auto gdx = to_double(cu::to_host(dDX.data() + offset, M * D));
+  const auto gdw = to_double(cu::to_host(dDW.data(), D)), gdb = to_double(cu::to_host(dDB.data(), D));
   BOOST_REQUIRE(all_finite(y) && all_finite(mean) && all_finite(rstd) && all_finite(gdx));
 
   auto xd = to_double(x), dyd = to_double(dy), wd = to_double(w), bd = to_double(b), rdx = to_double(dx0);
@@ -70,13 +70,13 @@ LnErrors run_layer_norm(index_t M, index_t D, bool affine, bool accumulate, inde
 template <class T>
 double run_gelu(index_t n, index_t offset, bool backward, std::uint64_t seed) {
   const auto x = random<T>(n + offset, seed, 3.0), dy = random<T>(n + offset, seed + 1);
-  auto dX = cuda::to_device(x), dDY = cuda::to_device(dy);
-  cuda::DeviceBuffer<T> dOut(n + offset);
+  auto dX = cu::to_device(x), dDY = cu::to_device(dy);
+  cu::DeviceBuffer<T> dOut(n + offset);
   poison(dOut.data(), dOut.size());
-  if (backward) cuda::gelu_backward(dX.data() + offset, dDY.data() + offset, dOut.data() + offset, n, nullptr);
-  else cuda::gelu_forward(dX.data() + offset, dOut.data() + offset, n, nullptr);
+  if (backward) cu::gelu_backward(dX.data() + offset, dDY.data() + offset, dOut.data() + offset, n, nullptr);
+  else cu::gelu_forward(dX.data() + offset, dOut.data() + offset, n, nullptr);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-  const auto got = to_double(cuda::to_host(dOut.data() + offset, n));
+  const auto got = to_double(cu::to_host(dOut.data() + offset, n));
   BOOST_REQUIRE(all_finite(got));
   const auto xd = to_double(x), dyd = to_double(dy);
   std::vector<double> ref(n);
@@ -128,26 +128,26 @@ void check_add_layer_norm(index_t M, index_t D, index_t offset, bool in_place, s
   const float eps = 1e-6f;
   const auto a = random<T>(M * D + offset, seed, 1.0), r = random<T>(M * D + offset, seed + 1, 2.0, 0.3);
   const auto w = random<T>(D + offset, seed + 2, 0.5, 1.0), b = random<T>(D + offset, seed + 3);
-  auto dA = cuda::to_device(a), dR = cuda::to_device(r), dW = cuda::to_device(w), dB = cuda::to_device(b);
-  auto dA2 = cuda::to_device(a);
-  cuda::DeviceBuffer<T> dS(M * D + offset), dY(M * D + offset), dS2(M * D + offset), dY2(M * D + offset);
-  cuda::DeviceBuffer<float> m1(M), r1(M), m2(M), r2(M);
+  auto dA = cu::to_device(a), dR = cu::to_device(r), dW = cu::to_device(w), dB = cu::to_device(b);
+  auto dA2 = cu::to_device(a);
+  cu::DeviceBuffer<T> dS(M * D + offset), dY(M * D + offset), dS2(M * D + offset), dY2(M * D + offset);
+  cu::DeviceBuffer<float> m1(M), r1(M), m2(M), r2(M);
   for (auto* p : {&dS, &dY, &dS2, &dY2}) poison(p->data(), p->size());
-  cuda::Stream stream;
+  cu::Stream stream;
   T* sum = in_place ? dA.data() + offset : dS.data() + offset;
-  cuda::add_layer_norm_forward(dA.data() + offset, dR.data() + offset, sum, dW.data() + offset, dB.data() + offset,
+  cu::add_layer_norm_forward(dA.data() + offset, dR.data() + offset, sum, dW.data() + offset, dB.data() + offset,
                                dY.data() + offset, m1.data(), r1.data(), M, D, eps, stream);
-  cuda::add(dA2.data() + offset, dR.data() + offset, dS2.data() + offset, M * D, stream);
-  cuda::layer_norm_forward(dS2.data() + offset, dW.data() + offset, dB.data() + offset, dY2.data() + offset, m2.data(),
+  cu::add(dA2.data() + offset, dR.data() + offset, dS2.data() + offset, M * D, stream);
+  cu::layer_norm_forward(dS2.data() + offset, dW.data() + offset, dB.data() + offset, dY2.data() + offset, m2.data(),
                            r2.data(), M, D, eps, stream);
   stream.synchronize();
-  const auto fs = cuda::to_host(sum, M * D), us = cuda::to_host(dS2.data() + offset, M * D);
-  const auto fy = cuda::to_host(dY.data() + offset, M * D), uy = cuda::to_host(dY2.data() + offset, M * D);
+  const auto fs = cu::to_host(sum, M * D), us = cu::to_host(dS2.data() + offset, M * D);
+  const auto fy = cu::to_host(dY.data() + offset, M * D), uy = cu::to_host(dY2.data() + offset, M * D);
   BOOST_TEST_INFO("M=" << M << " D=" << D << " offset=" << offset << " in_place=" << in_place);
   BOOST_TEST(bitwise_equal(fs, us));
   BOOST_TEST(bitwise_equal(fy, uy));
-  BOOST_TEST(bitwise_equal(cuda::to_host(m1.data(), M), cuda::to_host(m2.data(), M)));
-  BOOST_TEST(bitwise_equal(cuda::to_host(r1.data(), M), cuda::to_host(r2.data(), M)));
+  BOOST_TEST(bitwise_equal(cu::to_host(m1.data(), M), cu::to_host(m2.data(), M)));
+  BOOST_TEST(bitwise_equal(cu::to_host(r1.data(), M), cu::to_host(r2.data(), M)));
   auto sd = to_double(us), wd = to_double(w), bd = to_double(b);
   std::vector<double> ry(M * D), rmean(M), rrstd(M);
   jepa::test::cpu_ref::layer_norm_forward(sd.data(), wd.data() + offset, bd.data() + offset, ry.data(), rmean.data(),
@@ -162,8 +162,8 @@ BOOST_AUTO_TEST_CASE(add_fused_into_layer_norm_equals_add_then_layer_norm) {
   check_add_layer_norm<bf16>(130, 1024, 0, true, 53, 1e-2);
   check_add_layer_norm<bf16>(9, 88, 3, false, 54, 1e-2);
   // y may not alias the sum (the row is re-read after y is written).
-  cuda::DeviceBuffer<float> x(64);
-  BOOST_CHECK_THROW(cuda::add_layer_norm_forward<float>(x.data(), x.data(), x.data(), nullptr, nullptr, x.data(), nullptr,
+  cu::DeviceBuffer<float> x(64);
+  BOOST_CHECK_THROW(cu::add_layer_norm_forward<float>(x.data(), x.data(), x.data(), nullptr, nullptr, x.data(), nullptr,
                                                         nullptr, 2, 32, 1e-6f, nullptr),
                     jepa::ShapeError);
 }
@@ -171,18 +171,18 @@ BOOST_AUTO_TEST_CASE(add_fused_into_layer_norm_equals_add_then_layer_norm) {
 BOOST_AUTO_TEST_CASE(parameter_gradients_are_bitwise_reproducible) {
   const index_t M = 3000, D = 512;
   const auto x = random<float>(M * D, 1), dy = random<float>(M * D, 2);
-  auto dX = cuda::to_device(x), dDY = cuda::to_device(dy);
-  cuda::DeviceBuffer<float> y(M * D), mean(M), rstd(M), dw(D), db(D);
-  cuda::DeviceBuffer<std::byte> ws(cuda::layer_norm_backward_workspace_bytes(M, D));
-  cuda::layer_norm_forward<float>(dX.data(), nullptr, nullptr, y.data(), mean.data(), rstd.data(), M, D, 1e-6f, nullptr);
+  auto dX = cu::to_device(x), dDY = cu::to_device(dy);
+  cu::DeviceBuffer<float> y(M * D), mean(M), rstd(M), dw(D), db(D);
+  cu::DeviceBuffer<std::byte> ws(cu::layer_norm_backward_workspace_bytes(M, D));
+  cu::layer_norm_forward<float>(dX.data(), nullptr, nullptr, y.data(), mean.data(), rstd.data(), M, D, 1e-6f, nullptr);
   std::vector<float> first;
   for (int rep = 0; rep < 2; ++rep) {
     dw.zero();
     db.zero();
-    cuda::layer_norm_backward<float>(dX.data(), nullptr, mean.data(), rstd.data(), dDY.data(), nullptr, dw.data(),
+    cu::layer_norm_backward<float>(dX.data(), nullptr, mean.data(), rstd.data(), dDY.data(), nullptr, dw.data(),
                                      db.data(), M, D, false, ws.data(), ws.size(), nullptr);
     JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-    auto h = cuda::to_host(dw.data(), D);
+    auto h = cu::to_host(dw.data(), D);
     if (rep == 0) first = h;
     else BOOST_TEST(bitwise_equal(first, h));
   }
@@ -213,11 +213,11 @@ BOOST_AUTO_TEST_CASE(bf16_matches_cpu) {
 BOOST_AUTO_TEST_CASE(cast_to_bf16_rounds_like_the_host) {
   const index_t n = 10007;
   const auto x = random<float>(n, 5, 10.0);
-  auto dX = cuda::to_device(x);
-  cuda::DeviceBuffer<bf16> dY(n);
-  cuda::cast_to_bf16(dX.data(), dY.data(), n, nullptr);
+  auto dX = cu::to_device(x);
+  cu::DeviceBuffer<bf16> dY(n);
+  cu::cast_to_bf16(dX.data(), dY.data(), n, nullptr);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-  const auto y = cuda::to_host(dY.data(), n);
+  const auto y = cu::to_host(dY.data(), n);
   std::size_t mismatches = 0;
   for (index_t i = 0; i < n; ++i) mismatches += y[i].bits != bf16(x[i]).bits;
   BOOST_TEST(mismatches == 0u);

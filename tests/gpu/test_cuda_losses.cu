@@ -61,32 +61,32 @@ void check_loss(const Rho& rho, const Case& c, std::uint64_t seed) {
   const double cval = losses::level_loss(policy, pred.data(), B, K, L, D, tptr, N, idx.data(),
                                          c.omega ? omega.data() : nullptr, c.scale, cgrad.data());
   // GPU.
-  auto dPred = cuda::to_device(pred), dGrad = cuda::DeviceBuffer<float>(pred.size());
-  std::vector<cuda::DeviceBuffer<float>> dT;
+  auto dPred = cu::to_device(pred), dGrad = cu::DeviceBuffer<float>(pred.size());
+  std::vector<cu::DeviceBuffer<float>> dT;
   std::vector<const float*> dtp;
   for (auto& t : tg) {
-    dT.push_back(cuda::to_device(t));
+    dT.push_back(cu::to_device(t));
     dtp.push_back(dT.back().data());
   }
-  auto dIdx = cuda::to_device(idx);
-  cuda::DeviceBuffer<float> dOm(c.omega ? omega.size() : 1);
-  if (c.omega) cuda::copy_to_device(dOm.data(), omega.data(), omega.size());
-  const std::size_t ws = cuda::level_loss_workspace_bytes(B, K);
-  cuda::DeviceBuffer<double> rows(ws / sizeof(double)), res(2);
-  cuda::DeviceBuffer<int> bad(1);
+  auto dIdx = cu::to_device(idx);
+  cu::DeviceBuffer<float> dOm(c.omega ? omega.size() : 1);
+  if (c.omega) cu::copy_to_device(dOm.data(), omega.data(), omega.size());
+  const std::size_t ws = cu::level_loss_workspace_bytes(B, K);
+  cu::DeviceBuffer<double> rows(ws / sizeof(double)), res(2);
+  cu::DeviceBuffer<int> bad(1);
   JEPA_CUDA_CHECK(cudaMemset(bad.data(), 0, sizeof(int)));
   poison(dGrad.data(), pred.size());
   poison(res.data(), 2);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
   for (int run = 0; run < 2; ++run)
-    cuda::level_loss(rho, dPred.data(), B, K, L, D, dtp.data(), w.data(), N, dIdx.data(),
+    cu::level_loss(rho, dPred.data(), B, K, L, D, dtp.data(), w.data(), N, dIdx.data(),
                      c.omega ? dOm.data() : nullptr, c.scale, dGrad.data(), rows.data(), ws, res.data() + run,
                      bad.data(), nullptr);
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-  const auto gres = cuda::to_host(res.data(), 2);
-  const auto ggrad = cuda::to_host(dGrad.data(), pred.size());
+  const auto gres = cu::to_host(res.data(), 2);
+  const auto ggrad = cu::to_host(dGrad.data(), pred.size());
   BOOST_TEST_CONTEXT("B " << B << " N " << N << " K " << K << " L " << L << " D " << D << " omega " << c.omega) {
-    BOOST_TEST(cuda::to_host(bad.data(), 1)[0] == 0);
+    BOOST_TEST(cu::to_host(bad.data(), 1)[0] == 0);
     BOOST_TEST(std::abs(gres[0] - cval) <= 1e-12 * std::abs(cval));
     BOOST_TEST(bitwise_equal(std::vector<double>{gres[0]}, std::vector<double>{gres[1]}));  // run-to-run
     BOOST_TEST(bitwise_equal(ggrad, cgrad));
@@ -123,16 +123,16 @@ BOOST_AUTO_TEST_CASE(context_distance_weights_match_cpu_bitwise) {
     }
     std::vector<float> cw(ctx.size());
     losses::context_distance_weights(ctx.data(), Kc, tgt.data(), Kt, B, grid, cw.data());
-    auto dC = cuda::to_device(ctx), dT = cuda::to_device(tgt);
-    cuda::DeviceBuffer<float> dW(ctx.size());
-    cuda::DeviceBuffer<int> bad(1);
+    auto dC = cu::to_device(ctx), dT = cu::to_device(tgt);
+    cu::DeviceBuffer<float> dW(ctx.size());
+    cu::DeviceBuffer<int> bad(1);
     JEPA_CUDA_CHECK(cudaMemset(bad.data(), 0, sizeof(int)));
     poison(dW.data(), ctx.size());
     JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-    cuda::context_distance_weights(dC.data(), Kc, dT.data(), Kt, B, grid, dW.data(), bad.data(), nullptr);
+    cu::context_distance_weights(dC.data(), Kc, dT.data(), Kt, B, grid, dW.data(), bad.data(), nullptr);
     JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-    BOOST_TEST(cuda::to_host(bad.data(), 1)[0] == 0);
-    BOOST_TEST(bitwise_equal(cuda::to_host(dW.data(), ctx.size()), cw));
+    BOOST_TEST(cu::to_host(bad.data(), 1)[0] == 0);
+    BOOST_TEST(bitwise_equal(cu::to_host(dW.data(), ctx.size()), cw));
   }
 }
 

@@ -16,10 +16,10 @@ namespace masking = jepa::masking;
 
 struct DeviceDraw {
   index_t count, N;
-  cuda::DeviceBuffer<std::uint8_t> masked;
-  cuda::DeviceBuffer<std::int64_t> context, target, packed_context, packed_target, packed_lengths;
-  cuda::DeviceBuffer<std::int32_t> lengths;
-  cuda::DeviceBuffer<int> failed;
+  cu::DeviceBuffer<std::uint8_t> masked;
+  cu::DeviceBuffer<std::int64_t> context, target, packed_context, packed_target, packed_lengths;
+  cu::DeviceBuffer<std::int32_t> lengths;
+  cu::DeviceBuffer<int> failed;
   DeviceDraw(index_t c, index_t n)
       : count(c), N(n), masked(c * n), context(c * n), target(c * n), packed_context(c * n), packed_target(c * n),
         packed_lengths(2), lengths(2 * c), failed(1) {
@@ -31,7 +31,7 @@ struct DeviceDraw {
     JEPA_CUDA_CHECK(cudaMemset(failed.data(), 0, sizeof(int)));
     JEPA_CUDA_CHECK(cudaDeviceSynchronize());
   }
-  cuda::Multiblock3dBuffers buffers() {
+  cu::Multiblock3dBuffers buffers() {
     return {masked.data(), context.data(), target.data(), lengths.data(), failed.data(),
             packed_context.data(), packed_target.data(), packed_lengths.data()};
   }
@@ -45,27 +45,27 @@ int check_policy(const masking::Multiblock3d& policy, const jepa::nn::TokenGrid&
   int bad = 0;
   for (int g = 0; g < policy.num_generators(); ++g) {
     DeviceDraw d(count, N);
-    cuda::multiblock3d_sample(policy, grid, seed, step, first, count, g, d.buffers(), nullptr);
+    cu::multiblock3d_sample(policy, grid, seed, step, first, count, g, d.buffers(), nullptr);
     JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-    BOOST_TEST(cuda::to_host(d.failed.data(), 1)[0] == 0);
-    const auto lens = cuda::to_host(d.lengths.data(), static_cast<std::size_t>(2 * count));
-    const auto ctx = cuda::to_host(d.context.data(), static_cast<std::size_t>(count * N));
-    const auto tgt = cuda::to_host(d.target.data(), static_cast<std::size_t>(count * N));
+    BOOST_TEST(cu::to_host(d.failed.data(), 1)[0] == 0);
+    const auto lens = cu::to_host(d.lengths.data(), static_cast<std::size_t>(2 * count));
+    const auto ctx = cu::to_host(d.context.data(), static_cast<std::size_t>(count * N));
+    const auto tgt = cu::to_host(d.target.data(), static_cast<std::size_t>(count * N));
     for (index_t b = 0; b < count; ++b) {
       const auto pair = policy.sample_pair(grid, seed, step, static_cast<std::uint64_t>(first + b), g);
       const std::vector<std::int64_t> gc(ctx.begin() + b * N, ctx.begin() + b * N + lens[2 * b]);
       const std::vector<std::int64_t> gt(tgt.begin() + b * N, tgt.begin() + b * N + lens[2 * b + 1]);
       if (gc != pair.context || gt != pair.target) ++bad;
     }
-    const auto plen = cuda::to_host(d.packed_lengths.data(), 2);
+    const auto plen = cu::to_host(d.packed_lengths.data(), 2);
     const auto& mb = cpu[static_cast<std::size_t>(g)];
     BOOST_TEST_CONTEXT("seed " << seed << " step " << step << " grid " << grid.t << "x" << grid.h << "x" << grid.w
                                << " first " << first << " generator " << g) {
       BOOST_TEST(plen[0] == mb.context_len);
       BOOST_TEST(plen[1] == mb.target_len);
       if (plen[0] == mb.context_len && plen[1] == mb.target_len) {
-        const auto pc = cuda::to_host(d.packed_context.data(), static_cast<std::size_t>(count * plen[0]));
-        const auto pt = cuda::to_host(d.packed_target.data(), static_cast<std::size_t>(count * plen[1]));
+        const auto pc = cu::to_host(d.packed_context.data(), static_cast<std::size_t>(count * plen[0]));
+        const auto pt = cu::to_host(d.packed_target.data(), static_cast<std::size_t>(count * plen[1]));
         BOOST_TEST(pc == mb.context);
         BOOST_TEST(pt == mb.target);
       }

@@ -48,23 +48,23 @@ BOOST_AUTO_TEST_CASE(adamw_with_clipping_matches_train_adamw) {
   pe.init(1);
   pp.init(2);
   const auto pe0 = std::vector<float>(pe.data(), pe.data() + pe.numel());
-  auto dpe = cuda::to_device(pe0);
-  auto dpp = cuda::to_device(std::vector<float>(pp.data(), pp.data() + pp.numel()));
-  cuda::DeviceBuffer<float> dge(ge.numel()), dgp(gp.numel());
-  cuda::DeviceBuffer<jepa::bf16> dbe(pe.numel()), dbp(pp.numel());
+  auto dpe = cu::to_device(pe0);
+  auto dpp = cu::to_device(std::vector<float>(pp.data(), pp.data() + pp.numel()));
+  cu::DeviceBuffer<float> dge(ge.numel()), dgp(gp.numel());
+  cu::DeviceBuffer<jepa::bf16> dbe(pe.numel()), dbp(pp.numel());
 
   jepa::train::AdamW<float> cpu({{&pe, &ge}, {&pp, &gp}});
-  cuda::AdamW gpu(cuda::ParamTable::from_layouts({&le, &lp}));
+  cu::AdamW gpu(cu::ParamTable::from_layouts({&le, &lp}));
   BOOST_TEST(gpu.table().tensors() == 7u);
   BOOST_TEST(gpu.table().chunks() == 8u);
-  cuda::Stream stream;
+  cu::Stream stream;
 
   const double max_norms[] = {1.0, 0.0, 1e6};  // clipped, no clipping, clipping inactive
   for (int step = 0; step < 3; ++step) {
     fill_grads(ge, 100 + 10 * step);
     fill_grads(gp, 200 + 10 * step);
-    cuda::copy_to_device(dge.data(), ge.data(), ge.numel(), stream);
-    cuda::copy_to_device(dgp.data(), gp.data(), gp.numel(), stream);
+    cu::copy_to_device(dge.data(), ge.data(), ge.numel(), stream);
+    cu::copy_to_device(dgp.data(), gp.data(), gp.numel(), stream);
     const double lr = 1e-3 * (step + 1), wd = 0.04;
 
     std::vector<ParameterSet<float>*> grads{&ge, &gp};
@@ -81,10 +81,10 @@ BOOST_AUTO_TEST_CASE(adamw_with_clipping_matches_train_adamw) {
     BOOST_TEST(std::abs(gn.norm - cpu_norm) <= 1e-12 * cpu_norm);
   }
   stream.synchronize();
-  const auto gpe = cuda::to_host(dpe.data(), pe.numel()), gpp = cuda::to_host(dpp.data(), pp.numel());
+  const auto gpe = cu::to_host(dpe.data(), pe.numel()), gpp = cu::to_host(dpp.data(), pp.numel());
   BOOST_TEST(jepa::test::rel_error(gpe.data(), pe.data(), pe.numel()) < 1e-6);
   BOOST_TEST(jepa::test::rel_error(gpp.data(), pp.data(), pp.numel()) < 1e-6);
-  const auto gm = cuda::to_host(gpu.first_moment(0), pe.numel()), gv = cuda::to_host(gpu.second_moment(0), pe.numel());
+  const auto gm = cu::to_host(gpu.first_moment(0), pe.numel()), gv = cu::to_host(gpu.second_moment(0), pe.numel());
   BOOST_TEST(jepa::test::rel_error(gm.data(), cpu.first_moments()[0].data(), pe.numel()) < 1e-6);
   BOOST_TEST(jepa::test::rel_error(gv.data(), cpu.second_moments()[0].data(), pe.numel()) < 1e-6);
 
@@ -95,7 +95,7 @@ BOOST_AUTO_TEST_CASE(adamw_with_clipping_matches_train_adamw) {
     BOOST_TEST(gm[i] == 0.f);
   }
   // The bf16 copy is the rounded update.
-  const auto gbe = cuda::to_host(dbe.data(), pe.numel());
+  const auto gbe = cu::to_host(dbe.data(), pe.numel());
   std::size_t mismatches = 0;
   for (std::size_t i = 0; i < pe.numel(); ++i) mismatches += gbe[i].bits != jepa::bf16(gpe[i]).bits;
   BOOST_TEST(mismatches == 0u);
@@ -105,8 +105,8 @@ BOOST_AUTO_TEST_CASE(grad_norm_is_bitwise_reproducible) {
   const ParamLayout le = encoder_layout();
   ParameterSet<float> ge(le);
   fill_grads(ge, 5);
-  auto dge = cuda::to_device(std::vector<float>(ge.data(), ge.data() + ge.numel()));
-  cuda::ParamTable table = cuda::ParamTable::from_layouts({&le});
+  auto dge = cu::to_device(std::vector<float>(ge.data(), ge.data() + ge.numel()));
+  cu::ParamTable table = cu::ParamTable::from_layouts({&le});
   const float* gs[] = {dge.data()};
   table.grad_norm(gs, 0.5, nullptr);
   const auto a = table.last_grad_norm(nullptr);
@@ -123,17 +123,17 @@ BOOST_AUTO_TEST_CASE(ema_matches_train_ema) {
   ParameterSet<float> target(le), online(le);
   target.init(3);
   online.init(4);
-  auto dt = cuda::to_device(std::vector<float>(target.data(), target.data() + target.numel()));
-  auto dO = cuda::to_device(std::vector<float>(online.data(), online.data() + online.numel()));
-  cuda::DeviceBuffer<jepa::bf16> db(target.numel());
+  auto dt = cu::to_device(std::vector<float>(target.data(), target.data() + target.numel()));
+  auto dO = cu::to_device(std::vector<float>(online.data(), online.data() + online.numel()));
+  cu::DeviceBuffer<jepa::bf16> db(target.numel());
   for (double m : {0.996, 0.9995}) {
     jepa::train::ema_update(target, online, m);
-    cuda::ema_update(dt.data(), dO.data(), static_cast<jepa::index_t>(target.numel()), m, nullptr, db.data());
+    cu::ema_update(dt.data(), dO.data(), static_cast<jepa::index_t>(target.numel()), m, nullptr, db.data());
   }
   JEPA_CUDA_CHECK(cudaDeviceSynchronize());
-  const auto gt = cuda::to_host(dt.data(), target.numel());
+  const auto gt = cu::to_host(dt.data(), target.numel());
   BOOST_TEST(jepa::test::rel_error(gt.data(), target.data(), target.numel()) < 1e-7);
-  const auto gb = cuda::to_host(db.data(), target.numel());
+  const auto gb = cu::to_host(db.data(), target.numel());
   std::size_t mismatches = 0;
   for (std::size_t i = 0; i < gt.size(); ++i) mismatches += gb[i].bits != jepa::bf16(gt[i]).bits;
   BOOST_TEST(mismatches == 0u);

@@ -78,7 +78,7 @@ template <class Model>
 GpuRun run_gpu(const ref::TrainStepSpec& s, const std::vector<float>& clip, bool graphs, std::size_t* free_drift = nullptr,
                bool mixed = false) {
   Model model = make_model<Model>(s);
-  auto dclip = cuda::to_device(clip);
+  auto dclip = cu::to_device(clip);
   const jepa::TensorView<const float, 5> cv(dclip.data(), {s.B, 3, s.frames, s.res, s.res});
   jepa::train::CudaStepConfig cfg;
   cfg.use_graphs = graphs;
@@ -95,9 +95,9 @@ GpuRun run_gpu(const ref::TrainStepSpec& s, const std::vector<float>& clip, bool
     JEPA_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
     *free_drift = free_before > free_after ? free_before - free_after : 0;
   }
-  r.encoder = cuda::to_host(model.encoder_params().data(), model.encoder_params().numel());
-  r.predictor = cuda::to_host(model.predictor_params().data(), model.predictor_params().numel());
-  r.target = cuda::to_host(model.target_params().data(), model.target_params().numel());
+  r.encoder = cu::to_host(model.encoder_params().data(), model.encoder_params().numel());
+  r.predictor = cu::to_host(model.predictor_params().data(), model.predictor_params().numel());
+  r.target = cu::to_host(model.target_params().data(), model.target_params().numel());
   r.graphs = step.graphs();
   return r;
 }
@@ -184,7 +184,7 @@ void check_mixed_bf16(ref::JepaKind kind) {
     BOOST_TEST(std::abs(g.steps[i].loss - c.loss[i]) <= 2e-2 * std::abs(c.loss[i]));
     BOOST_TEST(std::abs(g.steps[i].grad_norm - c.grad_norm[i]) <= 2e-2 * c.grad_norm[i]);
   }
-  BOOST_TEST((Cuda::context().gemm_compute() == cuda::GemmCompute::fp32));  // the step restored the precision
+  BOOST_TEST((Cuda::context().gemm_compute() == cu::GemmCompute::fp32));  // the step restored the precision
   BOOST_TEST(!Cuda::context().attention_bf16());
 }
 
@@ -227,15 +227,15 @@ BOOST_AUTO_TEST_CASE(nonfinite_step_is_skipped_and_leaves_parameters) {
   GpuV2 model = make_model<GpuV2>(s);
   auto clip = random<float>(static_cast<std::size_t>(s.B * 3 * s.frames * s.res * s.res), 44, 1.0);
   clip[5] = std::numeric_limits<float>::quiet_NaN();
-  auto dclip = cuda::to_device(clip);
-  const auto before = cuda::to_host(model.encoder_params().data(), model.encoder_params().numel());
-  const auto target_before = cuda::to_host(model.target_params().data(), model.target_params().numel());
+  auto dclip = cu::to_device(clip);
+  const auto before = cu::to_host(model.encoder_params().data(), model.encoder_params().numel());
+  const auto target_before = cu::to_host(model.target_params().data(), model.target_params().numel());
   jepa::train::CudaStep<GpuV2> step(model, constant_stage(s), s.B, {s.frames, s.res, s.res});
   const auto r = step.run(jepa::TensorView<const float, 5>(dclip.data(), {s.B, 3, s.frames, s.res, s.res}), 0);
   BOOST_TEST(r.skipped);
   BOOST_TEST(!std::isfinite(r.loss));
-  BOOST_TEST(bitwise_equal(cuda::to_host(model.encoder_params().data(), model.encoder_params().numel()), before));
-  BOOST_TEST(bitwise_equal(cuda::to_host(model.target_params().data(), model.target_params().numel()), target_before));
+  BOOST_TEST(bitwise_equal(cu::to_host(model.encoder_params().data(), model.encoder_params().numel()), before));
+  BOOST_TEST(bitwise_equal(cu::to_host(model.target_params().data(), model.target_params().numel()), target_before));
   BOOST_TEST(r.optimizer_steps == 0u);
   BOOST_TEST(step.steps_taken() == 0u);
 }
@@ -248,7 +248,7 @@ BOOST_AUTO_TEST_CASE(skipped_step_does_not_advance_the_adamw_counter) {
   auto good = random<float>(static_cast<std::size_t>(s.B * 3 * s.frames * s.res * s.res), 45, 1.0);
   auto bad = good;
   bad[7] = std::numeric_limits<float>::infinity();
-  auto dgood = cuda::to_device(good), dbad = cuda::to_device(bad);
+  auto dgood = cu::to_device(good), dbad = cu::to_device(bad);
   const jepa::TensorView<const float, 5> vgood(dgood.data(), {s.B, 3, s.frames, s.res, s.res}),
       vbad(dbad.data(), {s.B, 3, s.frames, s.res, s.res});
   std::vector<std::vector<float>> params;
@@ -260,7 +260,7 @@ BOOST_AUTO_TEST_CASE(skipped_step_does_not_advance_the_adamw_counter) {
     BOOST_TEST(!r.skipped);
     BOOST_TEST(r.optimizer_steps == 1u);
     BOOST_TEST(step.steps_taken() == 1u);
-    params.push_back(cuda::to_host(model.encoder_params().data(), model.encoder_params().numel()));
+    params.push_back(cu::to_host(model.encoder_params().data(), model.encoder_params().numel()));
   }
   BOOST_TEST(bitwise_equal(params[0], params[1]));
 }
@@ -272,28 +272,28 @@ BOOST_AUTO_TEST_CASE(mixed_bf16_gemm_and_attention_follow_fp32) {
   auto& ctx = Cuda::context();
   const index_t M = 96, K = 160, Nn = 72;
   const auto a = random<float>(static_cast<std::size_t>(M * K), 90), b = random<float>(static_cast<std::size_t>(K * Nn), 91);
-  auto da = cuda::to_device(a), db = cuda::to_device(b);
-  cuda::DeviceBuffer<float> c32(static_cast<std::size_t>(M * Nn)), c16(static_cast<std::size_t>(M * Nn));
+  auto da = cu::to_device(a), db = cu::to_device(b);
+  cu::DeviceBuffer<float> c32(static_cast<std::size_t>(M * Nn)), c16(static_cast<std::size_t>(M * Nn));
   Cuda::gemm<float>(false, false, M, Nn, K, 1.f, da.data(), K, db.data(), Nn, 0.f, c32.data(), Nn);
-  ctx.set_gemm_compute(cuda::GemmCompute::bf16);
+  ctx.set_gemm_compute(cu::GemmCompute::bf16);
   Cuda::gemm<float>(false, false, M, Nn, K, 1.f, da.data(), K, db.data(), Nn, 0.f, c16.data(), Nn);
-  ctx.set_gemm_compute(cuda::GemmCompute::fp32);
+  ctx.set_gemm_compute(cu::GemmCompute::fp32);
   Cuda::synchronize();
-  BOOST_TEST(rel_error(to_double(cuda::to_host(c16.data(), c16.size())), to_double(cuda::to_host(c32.data(), c32.size()))) < 1e-2);
+  BOOST_TEST(rel_error(to_double(cu::to_host(c16.data(), c16.size())), to_double(cu::to_host(c32.data(), c32.size()))) < 1e-2);
 
   for (const index_t Dh : {index_t{64}, index_t{32}}) {
     const index_t B = 2, H = 3, N = 77, D = H * Dh;
     const jepa::backend::AttnShape sh{B, H, N, N, Dh, 1.0 / std::sqrt(static_cast<double>(Dh))};
     const auto qkv = random<float>(static_cast<std::size_t>(B * N * 3 * D), 92 + Dh);
     const auto dout = random<float>(static_cast<std::size_t>(B * N * D), 93 + Dh);
-    auto dqkv_in = cuda::to_device(qkv), ddo = cuda::to_device(dout);
+    auto dqkv_in = cu::to_device(qkv), ddo = cu::to_device(dout);
     auto op = [&](const float* p, index_t part) {
       return jepa::backend::AttnOperand<const float>{p + part * D, N * 3 * D, 3 * D, Dh};
     };
     std::vector<double> out[2], grad[2];
     for (int mode = 0; mode < 2; ++mode) {
       ctx.set_attention_bf16(mode == 1);
-      cuda::DeviceBuffer<float> o(static_cast<std::size_t>(B * N * D)), lse(static_cast<std::size_t>(B * H * N)),
+      cu::DeviceBuffer<float> o(static_cast<std::size_t>(B * N * D)), lse(static_cast<std::size_t>(B * H * N)),
           dqkv(static_cast<std::size_t>(B * N * 3 * D));
       const jepa::backend::AttnOperand<float> ov{o.data(), N * D, D, Dh};
       Cuda::attention_forward<float>(sh, op(dqkv_in.data(), 0), op(dqkv_in.data(), 1), op(dqkv_in.data(), 2), ov, lse.data(),
@@ -303,8 +303,8 @@ BOOST_AUTO_TEST_CASE(mixed_bf16_gemm_and_attention_follow_fp32) {
                                       {o.data(), N * D, D, Dh}, {ddo.data(), N * D, D, Dh}, lse.data(), gop(0), gop(1), gop(2),
                                       jepa::backend::AttnMask::full());
       Cuda::synchronize();
-      out[mode] = to_double(cuda::to_host(o.data(), o.size()));
-      grad[mode] = to_double(cuda::to_host(dqkv.data(), dqkv.size()));
+      out[mode] = to_double(cu::to_host(o.data(), o.size()));
+      grad[mode] = to_double(cu::to_host(dqkv.data(), dqkv.size()));
     }
     ctx.set_attention_bf16(false);
     BOOST_TEST_MESSAGE("Dh " << Dh << ": attention bf16 vs fp32 rel error o " << rel_error(out[1], out[0]) << ", dqkv "
@@ -324,15 +324,15 @@ BOOST_AUTO_TEST_CASE(device_index_tables_match_the_host_sort) {
     std::copy(perm.begin() + b * S, perm.begin() + b * S + Kc, ctx.begin() + b * Kc);
     std::copy(perm.begin() + b * S + Kc, perm.begin() + (b + 1) * S, tgt.begin() + b * Kt);
   }
-  auto dc = cuda::to_device(ctx), dt = cuda::to_device(tgt);
-  cuda::DeviceBuffer<std::int64_t> tab(static_cast<std::size_t>(4 * B * S));
-  cuda::DeviceBuffer<std::int32_t> mark(static_cast<std::size_t>(B * N));
-  cuda::DeviceBuffer<int> bad(1);
+  auto dc = cu::to_device(ctx), dt = cu::to_device(tgt);
+  cu::DeviceBuffer<std::int64_t> tab(static_cast<std::size_t>(4 * B * S));
+  cu::DeviceBuffer<std::int32_t> mark(static_cast<std::size_t>(B * N));
+  cu::DeviceBuffer<int> bad(1);
   bad.zero();
   Cuda::predictor_index_tables(dc.data(), dt.data(), B, Kc, Kt, N, tab.data(), mark.data(), bad.data());
   Cuda::synchronize();
-  const auto got = cuda::to_host(tab.data(), tab.size());
-  BOOST_TEST(cuda::to_host(bad.data(), 1)[0] == 0);
+  const auto got = cu::to_host(tab.data(), tab.size());
+  BOOST_TEST(cu::to_host(bad.data(), 1)[0] == 0);
   // Host tables by definition (stable sort of [ctx ; tgt] per row).
   for (index_t b = 0; b < B; ++b) {
     std::vector<std::pair<std::int64_t, index_t>> items;
@@ -356,11 +356,11 @@ BOOST_AUTO_TEST_CASE(device_index_tables_match_the_host_sort) {
   // A repeated and an out-of-range index are flagged (bits 2 and 1).
   ctx[3] = ctx[4];
   tgt[0] = N + 5;
-  auto dc2 = cuda::to_device(ctx), dt2 = cuda::to_device(tgt);
+  auto dc2 = cu::to_device(ctx), dt2 = cu::to_device(tgt);
   bad.zero();
   Cuda::predictor_index_tables(dc2.data(), dt2.data(), B, Kc, Kt, N, tab.data(), mark.data(), bad.data());
   Cuda::synchronize();
-  BOOST_TEST(cuda::to_host(bad.data(), 1)[0] == 3);
+  BOOST_TEST(cu::to_host(bad.data(), 1)[0] == 3);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
