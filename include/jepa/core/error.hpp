@@ -28,6 +28,9 @@ class IndexError : public Error { using Error::Error; };
 class IoError : public Error { using Error::Error; };
 /// The numerics went wrong (NaN/Inf where a finite value is required).
 class NumericError : public Error { using Error::Error; };
+/// A configuration needs more memory than the machine has available (core/memory_budget.hpp); thrown
+/// before anything that large is allocated, with the estimate and what is available.
+class MemoryError : public Error { using Error::Error; };
 /// A CUDA, cuBLAS or driver call failed (thrown with file:line by the CUDA backend).
 class DeviceError : public Error { using Error::Error; };
 

@@ -18,6 +18,7 @@
 
 #include "jepa/core/dtype.hpp"
 #include "jepa/core/error.hpp"
+#include "jepa/core/memory_budget.hpp"
 #include "jepa/core/tensor.hpp"
 
 namespace jepa {
@@ -79,8 +80,11 @@ class HostArena {
     if (bytes == bytes_) return;
     void* p = nullptr;
     if (bytes) {
+      require_host_memory(bytes, "a host arena");  // refuse before the kernel's OOM killer acts
       p = std::aligned_alloc(MemoryPlan::kAlignment, MemoryPlan::align_up(bytes));
-      if (!p) throw std::bad_alloc();
+      if (!p)
+        throw MemoryError(detail::cat("jepa: could not allocate ", format_bytes(bytes), " (", format_bytes(available_host_memory()),
+                                      " available)"));
       std::memset(p, 0, bytes);
     }
     data_.reset(static_cast<std::byte*>(p));
