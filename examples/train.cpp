@@ -14,8 +14,13 @@
 // --image-batch are the GLOBAL batch (multiples of N), so the run is the same for any N up to
 // reduction order. Rank 0 prints and writes; the others stay quiet. A rank that fails stops the job
 // with its message.
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,6 +29,8 @@
 #include "jepa/dist/communicator.hpp"
 #include "jepa/models/jepa_presets.hpp"
 #include "jepa/train/checkpoint.hpp"
+#include "jepa/train/run_dir.hpp"
+#include "jepa/train/run_health.hpp"
 #include "jepa/train/trainer.hpp"
 #ifdef JEPA_TRAIN_WITH_MPI
 #include <optional>
@@ -44,94 +51,242 @@ struct Options {
   std::uint64_t steps = 300, cooldown_steps = 60, checkpoint_every = 100, seed = 239;
   index_t batch = 4, frames = 4, res = 64, cooldown_frames = 8, cooldown_res = 64, image_batch = -1;
   index_t micro_batches = 1;
-  double lr = -1, lr_start = -1, lr_final = 1e-6, wd = 0.04, ema = -1;
+  std::optional<double> lr, lr_start, ema, wd;  // unset: the recipe's value
+  double lr_final = 1e-6;
+  std::set<std::string> given;  // the keys set by the config file or a flag
   bool resume = true;
+  std::string command;  // the options as given, for messages
+};
+
+// Every setting has one entry here: its config-file key, its command-line flag, its kind and the
+// range it must lie in. The command line and the --config JSON go through the same checks, so a
+// value is refused with the same rule whichever way it came (and names the way it came).
+enum class Kind { count, seed, number, text };
+struct Key {
+  const char* key;   // config-file key
+  const char* flag;  // command-line option
+  Kind kind;
+  double lo, hi;     // the allowed closed range (counts and numbers)
+  bool lo_open;      // lo itself not allowed (e.g. a learning rate > 0)
+  const char* help;
+};
+constexpr double kMaxSteps = 1e12, kMaxExtent = 1 << 20;
+const Key kKeys[] = {
+    {"family", "--family", Kind::text, 0, 0, false, "vjepa2 (default) | vjepa2_1 | vjepa | ijepa"},
+    {"size", "--size", Kind::text, 0, 0, false, "micro (default) | tiny | small | base | large | huge | giant | gigantic"},
+    {"steps", "--steps", Kind::count, 1, kMaxSteps, false, "pretraining steps (default 300)"},
+    {"cooldown_steps", "--cooldown-steps", Kind::count, 0, kMaxSteps, false, "cooldown steps, 0 = none (default 60)"},
+    {"batch", "--batch", Kind::count, 1, kMaxExtent, false, "clips per step (default 4)"},
+    {"frames", "--frames", Kind::count, 1, kMaxExtent, false, "frames per pretraining clip (default 4)"},
+    {"res", "--res", Kind::count, 1, kMaxExtent, false, "pretraining resolution (default 64)"},
+    {"cooldown_frames", "--cooldown-frames", Kind::count, 1, kMaxExtent, false, "frames per cooldown clip (default 8)"},
+    {"cooldown_res", "--cooldown-res", Kind::count, 1, kMaxExtent, false, "cooldown resolution (default 64)"},
+    {"image_batch", "--image-batch", Kind::count, 0, kMaxExtent, false, "2.1 images per step (default = batch)"},
+    {"micro_batches", "--micro-batches", Kind::count, 1, 1 << 16, false, "gradient accumulation (default 1)"},
+    {"lr", "--lr", Kind::number, 0, 1e300, true, "peak learning rate, > 0 (default: the recipe's)"},
+    {"lr_start", "--lr-start", Kind::number, 0, 1e300, true, "warmup start learning rate, > 0 (default: the recipe's)"},
+    {"lr_final", "--lr-final", Kind::number, 0, 1e300, false, "cooldown target learning rate, >= 0 (default 1e-6)"},
+    {"wd", "--wd", Kind::number, 0, 1e300, false, "weight decay, >= 0 (default 0.04)"},
+    {"ema", "--ema", Kind::number, 0, 1, false, "EMA momentum in [0, 1] (default: the recipe's)"},
+    {"out", "--out", Kind::text, 0, 0, false, "run directory (default jepa-run)"},
+    {"checkpoint_every", "--checkpoint-every", Kind::count, 0, kMaxSteps, false, "checkpoint every N steps, 0 = at the end (default 100)"},
+    {"seed", "--seed", Kind::seed, 0, 0, false, "model and mask seed (default 239)"},
+    {"data", "--data", Kind::text, 0, 0, false, "synthetic | videos:DIR | frames:DIR | images:DIR"},
+    {"image_data", "--image-data", Kind::text, 0, 0, false, "2.1 image stream, e.g. images:DIR"},
 };
 
 void usage() {
   std::puts(
       "train: pretrain a JEPA model with the published recipe (defaults) on synthetic video\n"
-      "  --config FILE      JSON with any of the keys below (command-line flags override it)\n"
+      "  --config FILE      JSON object with any of the config keys listed below (flags override it)\n"
       "  --family NAME      vjepa2 (default) | vjepa2_1 | vjepa | ijepa\n"
       "  --size NAME        micro (default) | tiny | small | base | large | huge | giant | gigantic\n"
       "  --steps N          pretraining steps: linear warmup (5 %, as 40 of 800 epochs) then constant LR\n"
       "                     (V-JEPA 2 / 2.1) or cosine (V-JEPA, I-JEPA)                  (default 300)\n"
       "  --cooldown-steps N linear LR decay over T_max = 1.25·N (the recipe's real end value); 0 = none\n"
-      "                     (V-JEPA 2 / 2.1 only)                                             (default 60)\n"
+      "                     (V-JEPA 2 / 2.1 only; 2.1: constant λ, unweighted context loss) (default 60)\n"
       "  --batch B --frames F --res S              pretraining clips  (default 4 clips of 4x64x64)\n"
       "  --cooldown-frames F --cooldown-res S      cooldown clips: progressive resolution (default 8x64x64)\n"
       "  --image-batch B    2.1: 1-frame images per step beside the videos (default = batch for vjepa2_1)\n"
       "  --micro-batches K  gradient accumulation over K micro-batches (default 1)\n"
-      "  --lr X --lr-start X --wd X --ema X   override the recipe's peak LR, start LR, weight decay, EMA\n"
-      "  --out DIR          run directory: log.csv, loss.png, checkpoint.safetensors (default jepa-run)\n"
-      "  --checkpoint-every N   atomic checkpoint every N steps (default 100)\n"
+      "  --lr X (> 0) --lr-start X (> 0) --lr-final X (>= 0) --wd X (>= 0) --ema X (in [0, 1])\n"
+      "                     override the recipe's peak, start and final LR, weight decay, EMA momentum\n"
+      "  --out DIR          run directory: log.csv, loss.png, checkpoint.safetensors (default jepa-run);\n"
+      "                     checked writable before the first step\n"
+      "  --checkpoint-every N   atomic checkpoint every N steps (default 100); a checkpoint is replaced\n"
+      "                     only while the run is healthy (no skipped step, no exploding loss or weights)\n"
       "  --seed N           model and mask seed (default 239, as the V-JEPA 2 configs)\n"
       "  --data SPEC        synthetic (default: moving shapes, no download) | videos:DIR | frames:DIR |\n"
       "                     images:DIR — videos at 4 fps with the recipe's crop, flip and normalisation;\n"
       "                     unreadable files are skipped and reported\n"
       "  --image-data SPEC  2.1 image stream (default: synthetic 1-frame clips), e.g. images:DIR\n"
-      "  --no-resume        start afresh even if DIR has a checkpoint\n"
+      "  --no-resume        start afresh even if DIR has a checkpoint (which is then replaced)\n"
       "Data parallel (a build with MPI): mpirun -np N train ... — --batch and --image-batch are global\n"
-      "(multiples of N); rank 0 prints and writes DIR");
+      "(multiples of N); rank 0 prints and writes DIR\n"
+      "JEPA_MEMORY_LIMIT=8G caps the memory a run may plan (it is refused before allocating otherwise)\n"
+      "\nConfig keys (--config FILE.json; unknown keys, wrong types and out-of-range values are refused):");
+  for (const Key& k : kKeys) std::printf("  %-17s %-19s %s\n", k.key, k.kind == Kind::text ? "(string)" : k.kind == Kind::number ? "(number)" : "(integer)", k.help);
 }
 
-template <class V>
-void take(const nlohmann::json& j, const char* key, V& v) {
-  if (j.contains(key)) v = j.at(key).get<V>();
+/// Stores a checked value into its Options field.
+void assign(Options& o, const Key& k, double num, std::uint64_t u, const std::string& text) {
+  const std::string key = k.key;
+  o.given.insert(key);
+  auto idx = [&] { return static_cast<index_t>(u); };
+  if (key == "family") o.family = text;
+  else if (key == "size") o.size = text;
+  else if (key == "out") o.out = text;
+  else if (key == "data") o.data = text;
+  else if (key == "image_data") o.image_data = text;
+  else if (key == "steps") o.steps = u;
+  else if (key == "cooldown_steps") o.cooldown_steps = u;
+  else if (key == "checkpoint_every") o.checkpoint_every = u;
+  else if (key == "seed") o.seed = u;
+  else if (key == "batch") o.batch = idx();
+  else if (key == "frames") o.frames = idx();
+  else if (key == "res") o.res = idx();
+  else if (key == "cooldown_frames") o.cooldown_frames = idx();
+  else if (key == "cooldown_res") o.cooldown_res = idx();
+  else if (key == "image_batch") o.image_batch = idx();
+  else if (key == "micro_batches") o.micro_batches = idx();
+  else if (key == "lr") o.lr = num;
+  else if (key == "lr_start") o.lr_start = num;
+  else if (key == "lr_final") o.lr_final = num;
+  else if (key == "wd") o.wd = num;
+  else if (key == "ema") o.ema = num;
+}
+
+/// The range rule of a key, in words ("an integer in [1, 1e12]", "a finite number > 0").
+std::string rule(const Key& k) {
+  char b[96];
+  if (k.kind == Kind::seed) return "an integer in [0, 18446744073709551615]";
+  if (k.kind == Kind::count) std::snprintf(b, sizeof b, "an integer in [%.15g, %.15g]", k.lo, k.hi);
+  else if (k.hi < 1e300) std::snprintf(b, sizeof b, "a number in [%g, %g]", k.lo, k.hi);
+  else std::snprintf(b, sizeof b, "a finite number %s %g", k.lo_open ? ">" : ">=", k.lo);
+  return b;
+}
+
+/// Checks a number against a key's rule; `where` names how it was given.
+void check_number(const Key& k, double v, const std::string& where, const std::string& shown) {
+  const bool ok = std::isfinite(v) && (k.lo_open ? v > k.lo : v >= k.lo) && v <= k.hi &&
+                  (k.kind != Kind::count || v == std::floor(v));
+  if (!ok) throw ConfigError("jepa: " + where + " = " + shown + " is invalid: must be " + rule(k));
+}
+
+/// A value from the command line (text as typed).
+void set_from_flag(Options& o, const Key& k, const std::string& v) {
+  const std::string where = std::string("option ") + k.flag;
+  if (k.kind == Kind::text) {
+    if (v.empty() && std::string(k.key) != "image_data")
+      throw ConfigError(where + " is empty: " + k.help);
+    return assign(o, k, 0, 0, v);
+  }
+  std::size_t pos = 0;
+  double d = 0;
+  std::uint64_t u = 0;
+  bool parsed = false;
+  try {
+    if (k.kind == Kind::number) {
+      d = std::stod(v, &pos);
+      parsed = pos == v.size();
+    } else if (!v.empty() && v[0] != '-' && v[0] != '+' && v[0] != ' ') {
+      u = std::stoull(v, &pos);
+      parsed = pos == v.size();
+      d = static_cast<double>(u);
+    } else if (!v.empty() && v[0] == '-') {
+      d = std::stod(v, &pos);  // a negative integer: refused by the range rule below, with its value
+      parsed = pos == v.size();
+    }
+  } catch (const std::exception&) {
+  }
+  if (!parsed) throw ConfigError("jepa: " + where + " = '" + v + "' is not " + (k.kind == Kind::number ? "a number" : "an integer") +
+                                 ": must be " + rule(k));
+  if (k.kind != Kind::seed) check_number(k, d, where, "'" + v + "'");
+  assign(o, k, d, u, v);
+}
+
+/// A value from the config file (a JSON value of any type).
+void set_from_json(Options& o, const Key& k, const nlohmann::json& v, const std::string& file) {
+  const std::string where = "config file '" + file + "': key \"" + k.key + "\"";
+  const char* type = v.type_name();
+  if (k.kind == Kind::text) {
+    if (!v.is_string()) throw ConfigError("jepa: " + where + " is " + type + " " + v.dump() + ": must be a string (" + k.help + ")");
+    return set_from_flag(o, k, v.get<std::string>());
+  }
+  if (!v.is_number())
+    throw ConfigError("jepa: " + where + " is " + type + " " + v.dump() + ": must be " + rule(k));
+  if (k.kind == Kind::seed) {
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
+      throw ConfigError("jepa: " + where + " = " + v.dump() + " is invalid: must be " + rule(k));
+    return assign(o, k, 0, v.get<std::uint64_t>(), "");
+  }
+  const double d = v.get<double>();
+  check_number(k, d, where, v.dump());
+  assign(o, k, d, k.kind == Kind::count ? static_cast<std::uint64_t>(d) : 0, "");
+}
+
+const Key* find_flag(const std::string& flag) {
+  for (const Key& k : kKeys)
+    if (flag == k.flag) return &k;
+  return nullptr;
 }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i)
+  for (int i = 1; i < argc; ++i) {
+    o.command += (i > 1 ? " " : "") + std::string(argv[i]);
     if (std::string(argv[i]) == "--config" && i + 1 < argc) o.config = argv[i + 1];
+  }
   if (!o.config.empty()) {
     std::ifstream f(o.config);
-    if (!f) throw IoError("jepa: cannot read the config file '" + o.config + "'");
+    if (!f) throw IoError("jepa: option --config: cannot read the config file '" + o.config + "': " + std::strerror(errno));
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(f);
     } catch (const std::exception& e) {
       throw IoError("jepa: config file '" + o.config + "' is not valid JSON: " + e.what());
     }
-    try {
-      take(j, "family", o.family), take(j, "size", o.size), take(j, "out", o.out), take(j, "steps", o.steps);
-      take(j, "cooldown_steps", o.cooldown_steps), take(j, "checkpoint_every", o.checkpoint_every), take(j, "seed", o.seed);
-      take(j, "batch", o.batch), take(j, "frames", o.frames), take(j, "res", o.res);
-      take(j, "cooldown_frames", o.cooldown_frames), take(j, "cooldown_res", o.cooldown_res);
-      take(j, "image_batch", o.image_batch), take(j, "micro_batches", o.micro_batches), take(j, "lr", o.lr);
-      take(j, "lr_start", o.lr_start), take(j, "lr_final", o.lr_final), take(j, "wd", o.wd), take(j, "ema", o.ema);
-      take(j, "data", o.data), take(j, "image_data", o.image_data);
-    } catch (const nlohmann::json::exception& e) {
-      throw ConfigError("jepa: config file '" + o.config + "' has a value of the wrong type: " + e.what());
+    if (!j.is_object())
+      throw ConfigError("jepa: config file '" + o.config + "' must hold a JSON object ({\"steps\": 300, ...}), not " +
+                        std::string(j.type_name()) + "; see train --help for the keys");
+    for (const auto& [key, value] : j.items()) {
+      const Key* k = nullptr;
+      for (const Key& c : kKeys)
+        if (key == c.key) k = &c;
+      if (!k) {
+        std::string all;
+        for (const Key& c : kKeys) all += (all.empty() ? "" : ", ") + std::string(c.key);
+        throw ConfigError("jepa: config file '" + o.config + "': unknown key \"" + key + "\"; the keys are " + all);
+      }
+      set_from_json(o, *k, value, o.config);
     }
   }
   for (examples::Args args(argc, argv); args.next();) {
     if (args.is("--help") || args.is("-h")) usage(), std::exit(0);
     else if (args.is("--config")) args.value();  // read above, before the other options
-    else if (args.is("--family")) o.family = args.value();
-    else if (args.is("--size")) o.size = args.value();
-    else if (args.is("--out")) o.out = args.value();
-    else if (args.is("--steps")) o.steps = args.count();
-    else if (args.is("--cooldown-steps")) o.cooldown_steps = args.count();
-    else if (args.is("--checkpoint-every")) o.checkpoint_every = args.count();
-    else if (args.is("--seed")) o.seed = args.count();
-    else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count());
-    else if (args.is("--frames")) o.frames = static_cast<index_t>(args.count());
-    else if (args.is("--res")) o.res = static_cast<index_t>(args.count());
-    else if (args.is("--cooldown-frames")) o.cooldown_frames = static_cast<index_t>(args.count());
-    else if (args.is("--cooldown-res")) o.cooldown_res = static_cast<index_t>(args.count());
-    else if (args.is("--image-batch")) o.image_batch = static_cast<index_t>(args.count());
-    else if (args.is("--micro-batches")) o.micro_batches = static_cast<index_t>(args.count());
-    else if (args.is("--lr")) o.lr = args.number();
-    else if (args.is("--lr-start")) o.lr_start = args.number();
-    else if (args.is("--wd")) o.wd = args.number();
-    else if (args.is("--ema")) o.ema = args.number();
     else if (args.is("--no-resume")) o.resume = false;
-    else if (args.is("--data")) o.data = args.value();
-    else if (args.is("--image-data")) o.image_data = args.value();
+    else if (const Key* k = find_flag(args.flag())) set_from_flag(o, *k, args.value());
     else args.unknown();
   }
-  check_field(o.steps >= 1, "--steps", o.steps, "must be >= 1");
+  // Options that the chosen family has no use for are refused, not silently ignored.
+  auto given = [&](const char* key) { return o.given.count(key) != 0; };
+  auto flag_of = [](const char* key) {
+    for (const Key& k : kKeys)
+      if (std::string(key) == k.key) return std::string(k.flag);
+    return std::string(key);
+  };
+  if (o.family == "vjepa" || o.family == "ijepa")
+    for (const char* key : {"cooldown_steps", "cooldown_frames", "cooldown_res", "lr_final"})
+      if (given(key))
+        throw ConfigError("jepa: " + flag_of(key) + " applies to --family vjepa2 and vjepa2_1 only: " + o.family +
+                          "'s recipe has no cooldown stage (its learning rate follows one cosine to 1e-6)");
+  if (o.family != "vjepa2_1")
+    for (const char* key : {"image_batch", "image_data"})
+      if (given(key))
+        throw ConfigError("jepa: " + flag_of(key) + " applies to --family vjepa2_1 only (the family that trains on images "
+                          "beside videos); this run is --family " + o.family);
+  if (o.family == "ijepa" && (given("frames")))
+    throw ConfigError("jepa: --frames does not apply to --family ijepa: I-JEPA trains on single images");
   return o;
 }
 
@@ -149,13 +304,13 @@ train::TrainConfig stages_for(const Options& o) {
   else pre = train::Recipes::ijepa(1, o.steps);
   pre.lr.cosine.warmup = warm;
   pre.lr.cosine.t_max = pre.horizon();
-  if (o.lr > 0) {
-    pre.lr.cosine.ref = o.lr;
-    if (v2) pre.lr.cosine.final = o.lr;
+  if (o.lr) {
+    pre.lr.cosine.ref = *o.lr;
+    if (v2) pre.lr.cosine.final = *o.lr;
   }
-  if (o.lr_start > 0) pre.lr.cosine.start = o.lr_start;
-  if (v2) pre.wd = {o.wd, o.wd, pre.horizon()};
-  if (o.ema > 0) pre.ema = {o.ema, o.ema, 1.0, false};
+  if (o.lr_start) pre.lr.cosine.start = *o.lr_start;
+  if (o.wd) pre.wd = {*o.wd, *o.wd, pre.horizon()};
+  if (o.ema) pre.ema = {*o.ema, *o.ema, 1.0, false};
   pre.clip_after = warm;
   c.stages.push_back(pre);
   const index_t images = o.family == "vjepa2_1" ? (o.image_batch < 0 ? o.batch : o.image_batch) : 0;
@@ -185,6 +340,13 @@ train::AnySource make_source(const std::string& spec, std::uint64_t seed) {
 #endif
 }
 
+/// "--steps 30 --cooldown-steps 2": the options that set a schedule of `steps` per stage.
+std::string schedule_options(const std::vector<std::uint64_t>& steps) {
+  std::string r = "--steps " + std::to_string(steps.empty() ? 0 : steps[0]);
+  r += " --cooldown-steps " + std::to_string(steps.size() > 1 ? steps[1] : 0);
+  return r;
+}
+
 template <class Model>
 int run(Model model, const Options& o, const char* name, const dist::AnyCommunicator& comm) {
   const bool root = comm.rank() == 0;
@@ -193,9 +355,18 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     model.loss_policy_mut().lambda.start = std::max<std::uint64_t>(1, o.steps / 20);
     model.loss_policy_mut().lambda.end = std::max<std::uint64_t>(2, o.steps / 10);
   }
+  // The run directory is checked before anything is trained: a path that cannot hold the run fails
+  // now, naming --out, instead of after N steps. A killed run's temporaries are removed.
+  if (root)
+    for (const auto& t : train::prepare_run_directory(o.out, "--out"))
+      std::fprintf(stderr, "jepa: removed %s/%s, a temporary file left by an interrupted run\n", o.out.c_str(), t.c_str());
+  // The largest single buffer a step fills is the clip batch: refuse it before allocating.
+  for (std::size_t s = 0; s < cfg.data.size(); ++s)
+    require_host_memory(bytes_of(cfg.data[s].batch, 3, cfg.data[s].frames, cfg.data[s].size, cfg.data[s].size, sizeof(float)),
+                        s == 0 ? "the clip batch (--batch x 3 x --frames x --res^2 floats)"
+                               : "the cooldown clip batch (--batch x 3 x --cooldown-frames x --cooldown-res^2 floats)");
   model.init(o.seed);
   model.mask_seed = o.seed;
-  if (root) std::filesystem::create_directories(o.out);
   const train::AnySource video = make_source(o.data, o.seed);
   const train::AnySource images = make_source(o.image_data.empty() ? "synthetic" : o.image_data, o.seed + 1);
   train::Trainer trainer(model, video, cfg, &images, comm);
@@ -204,6 +375,8 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     trainer.run();
     return 0;
   }
+  std::vector<std::uint64_t> schedule;
+  for (const auto& st : cfg.stages) schedule.push_back(st.steps());
   std::printf("model      %s: encoder %zu + predictor %zu parameters\n", name, model.encoder().param_count(),
               model.predictor().param_count());
   if (comm.size() > 1) std::printf("ranks      %d (data parallel: each takes 1/%d of every batch)\n", comm.size(), comm.size());
@@ -215,24 +388,81 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
                 cfg.data[s].image_batch ? " + images" : "",
                 cfg.stages[s].lr.kind == train::LrSchedule::Kind::linear_decay ? "linear decay" : "warmup",
                 cfg.stages[s].lr(1), cfg.stages[s].lr(cfg.stages[s].steps()));
+  train::CheckpointGuard guard;
   if (o.resume && std::filesystem::exists(ckpt)) {  // rank 0 loads; the first step broadcasts it
-    train::load_checkpoint(ckpt.string(), model, trainer);
+    const std::string hint = "'" + ckpt.string() + "' is resumed because --out '" + o.out +
+                             "' holds it; to start afresh there use --no-resume (its checkpoint is then replaced), "
+                             "or give another --out";
+    std::vector<std::uint64_t> theirs;
+    try {
+      theirs = train::checkpoint_stage_steps(io::SafetensorsFile(ckpt.string()));
+    } catch (const jepa::Error& e) {
+      throw IoError(std::string(e.what()) + " — " + hint);
+    }
+    if (!theirs.empty() && theirs != schedule)
+      throw ConfigError("jepa: --out '" + o.out + "' holds a checkpoint of a run of " +
+                        train::describe_schedule(theirs, cfg.stages) + ", but this command asks for " +
+                        train::describe_schedule(schedule, cfg.stages) + " (" + schedule_options(schedule) +
+                        "). The warmup, the learning-rate decay and the 2.1 λ ramp are derived from these step counts, "
+                        "so continuing would silently change the schedule. To continue that run, give " +
+                        schedule_options(theirs) + "; to train a new one, give another --out or --no-resume");
+    try {
+      train::load_checkpoint(ckpt.string(), model, trainer);
+    } catch (const jepa::Error& e) {
+      throw IoError(std::string(e.what()) + " — " + hint);
+    }
+    guard.reset(model, trainer.state().global_step);
     std::printf("resumed    from %s at step %llu\n", ckpt.string().c_str(),
                 static_cast<unsigned long long>(trainer.state().global_step));
+    if (trainer.finished()) {
+      std::printf("finished   the run in %s is already complete (%llu steps): nothing to train. To train longer, "
+                  "start a new run with more steps (another --out, or --no-resume)\n",
+                  o.out.c_str(), static_cast<unsigned long long>(trainer.state().global_step));
+      return 0;
+    }
+  } else {
+    guard.reset(model, 0);
   }
+  std::fflush(stdout);  // the header before the progress lines, also when both go to one file
   const auto csv = (std::filesystem::path(o.out) / "log.csv").string();
   const auto png = (std::filesystem::path(o.out) / "loss.png").string();
-  trainer.on_step = [&](const train::StepLog& log) {
-    if (o.checkpoint_every && log.step % o.checkpoint_every == 0) {
+  bool wrote_any = false;
+  // Writes the checkpoint only while the run is healthy (train/run_health.hpp); the log and the plot
+  // always (atomically), so the user sees what went wrong.
+  auto checkpoint = [&](std::uint64_t step) {
+    const auto verdict = guard.assess(model, trainer);
+    if (verdict.healthy) {
       train::save_checkpoint(ckpt.string(), model, trainer);
-      trainer.write_csv(csv);
-      trainer.write_loss_png(png, name);
+      guard.accepted(model, step);
+      wrote_any = true;
+    } else {
+      std::fprintf(stderr, "\njepa: step %llu: checkpoint not written: %s; %s\n", static_cast<unsigned long long>(step),
+                   verdict.reason.c_str(),
+                   (wrote_any || guard.last_healthy_step() > 0)
+                       ? ("'" + ckpt.string() + "' keeps the last healthy state (step " +
+                          std::to_string(guard.last_healthy_step()) + ")").c_str()
+                       : "no checkpoint of this run has been written yet");
     }
+    trainer.write_csv(csv);
+    trainer.write_loss_png(png, name);
+    return verdict.healthy;
   };
-  trainer.run();
-  train::save_checkpoint(ckpt.string(), model, trainer);
-  trainer.write_csv(csv);
-  trainer.write_loss_png(png, name);
+  trainer.on_step = [&](const train::StepLog& log) {
+    if (o.checkpoint_every && log.step % o.checkpoint_every == 0) checkpoint(log.step);
+  };
+  try {
+    trainer.run();
+  } catch (const NumericError& e) {  // too many non-finite steps in a row: say what is on disk
+    trainer.write_csv(csv);
+    trainer.write_loss_png(png, name);
+    const bool have = std::filesystem::exists(ckpt);
+    throw NumericError(std::string(e.what()) + ". " +
+                       (have ? "'" + ckpt.string() + "' holds the last healthy state (step " +
+                                   std::to_string(guard.last_healthy_step()) + ") and was not replaced after it"
+                             : std::string("no checkpoint was written")) +
+                       "; " + csv + " has every step");
+  }
+  const bool healthy = checkpoint(trainer.state().global_step);
   const auto& h = trainer.history();
   if (!h.empty()) {
     const std::size_t k = std::min<std::size_t>(10, h.size());
@@ -242,6 +472,15 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     std::printf("health     target std %.3f, effective rank: predictions %.1f, targets %.1f; %llu skipped steps\n",
                 h.back().target_std, h.back().rank_pred, h.back().rank_target,
                 static_cast<unsigned long long>(trainer.state().bad_steps));
+  }
+  if (!healthy) {
+    std::printf("wrote      %s, %s (the checkpoint was not replaced: the run ended unhealthy)\n", csv.c_str(), png.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "\nerror: jepa: the run ended unhealthy (see above); '%s' %s\n", ckpt.string().c_str(),
+                 std::filesystem::exists(ckpt)
+                     ? ("holds the last healthy state (step " + std::to_string(guard.last_healthy_step()) + ")").c_str()
+                     : "was not written");
+    return 3;
   }
   std::printf("wrote      %s, %s, %s\n", csv.c_str(), png.c_str(), ckpt.string().c_str());
   return 0;
@@ -295,12 +534,24 @@ int main(int argc, char** argv) {
   } catch (const dist::RankFailure& e) {  // every rank knows: the failing one says why, all end
     if (e.is_origin()) std::fprintf(stderr, "\nerror: %s\n", e.what());
     return 2;
+  } catch (const MemoryError& e) {
+    std::fprintf(stderr, "\nerror: %s.\nThe memory a run needs is set by --size, --batch, --frames and --res (and "
+                         "--cooldown-frames, --cooldown-res, --image-batch): lower them\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "\nerror: jepa: out of memory (%s available); the memory a run needs is set by --size, --batch, "
+                         "--frames and --res (and --cooldown-frames, --cooldown-res, --image-batch): lower them\n",
+                 format_bytes(available_host_memory()).c_str());
+    return 2;
   } catch (const std::exception& e) {
 #ifdef JEPA_TRAIN_WITH_MPI
     // The other ranks may be waiting for this one in a collective: end the whole job.
     if (comm.size() > 1) dist::abort_job(e.what());
 #endif
     std::fprintf(stderr, "\nerror: %s\n", e.what());
+    return 2;
+  } catch (...) {
+    std::fprintf(stderr, "\nerror: jepa: an unknown exception ended the run\n");
     return 2;
   }
 }

@@ -321,25 +321,28 @@ void load_ac_checkpoint(const std::string& path, Trainer& tr) {
   f.read_into(pl, opt.first_moments()[0].data(), o);
   o.prefix = "adam.v.predictor.";
   f.read_into(pl, opt.second_moments()[0].data(), o);
+  // Every run-position field is range-checked against this run before anything is taken from it.
   AcTrainState s;
-  s.step = detail::meta_u64(f, "step", "AC checkpoint");
+  s.step = detail::meta_u64(f, "step", "AC checkpoint", total);
   s.position = detail::meta_u64(f, "position", "AC checkpoint");
-  s.bad_steps = detail::meta_u64(f, "bad_steps", "AC checkpoint");
-  s.bad_in_row = static_cast<int>(detail::meta_u64(f, "bad_in_row", "AC checkpoint"));
-  tr.mutable_state() = s;
-  opt.set_steps_taken(detail::meta_u64(f, "adam_steps", "AC checkpoint"));
-  auto& h = tr.mutable_history();
-  h.clear();
+  s.bad_steps = detail::meta_u64(f, "bad_steps", "AC checkpoint", s.step);
+  s.bad_in_row = static_cast<int>(detail::meta_u64(f, "bad_in_row", "AC checkpoint",
+                                                   static_cast<std::uint64_t>(tr.config().max_bad_steps - 1)));
+  const auto adam_steps = detail::meta_u64(f, "adam_steps", "AC checkpoint", s.step);
+  std::vector<AcStepLog> hist;
   if (f.contains("train_log")) {
     const auto v = f.read<double>("train_log");
     for (std::size_t r = 0; r + 9 <= v.size(); r += 9) {
       AcStepLog l;
-      l.step = static_cast<std::uint64_t>(v[r]);
+      l.step = detail::log_u64(v[r], 1, static_cast<double>(s.step), path, r / 9, "step", "AC checkpoint");
       l.lr = v[r + 1], l.wd = v[r + 2], l.loss = v[r + 3], l.teacher_forcing = v[r + 4], l.rollout = v[r + 5];
       l.copy_baseline = v[r + 6], l.grad_norm = v[r + 7], l.seconds = v[r + 8];
-      h.push_back(l);
+      hist.push_back(l);
     }
   }
+  tr.mutable_state() = s;
+  opt.set_steps_taken(adam_steps);
+  tr.mutable_history() = std::move(hist);
 }
 
 /// Loads the frozen encoder and the AC predictor from an AC checkpoint (for planning).

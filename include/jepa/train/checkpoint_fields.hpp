@@ -25,21 +25,44 @@ void require_finite(const T* p, const nn::ParamLayout& L, const char* what, cons
                                              " parameter '", info.name, "' holds a non-finite value"));
 }
 
-/// The metadata field `key` of a checkpoint as an unsigned integer; IoError if absent or not a number.
-inline std::uint64_t meta_u64(const io::SafetensorsFile& f, const std::string& key, const char* kind = "checkpoint") {
+/// The metadata field `key` of a checkpoint as an unsigned integer in [0, max]; IoError if absent,
+/// not plain decimal digits (std::stoull would take "-1" as 2^64 − 1, and " 7" or "+7" too), out of
+/// 64-bit range, or above `max`.
+inline std::uint64_t meta_u64(const io::SafetensorsFile& f, const std::string& key, const char* kind = "checkpoint",
+                              std::uint64_t max = ~std::uint64_t{0}) {
   const auto& m = f.metadata();
   const auto it = m.find(key);
   if (it == m.end())
     throw IoError(jepa::detail::cat("jepa: ", kind, " '", f.path(), "' lacks the metadata field '", key, "'"));
-  try {
-    std::size_t pos = 0;
-    const auto v = std::stoull(it->second, &pos);
-    if (pos != it->second.size()) throw std::invalid_argument(it->second);
-    return v;
-  } catch (const std::exception&) {
-    throw IoError(jepa::detail::cat("jepa: ", kind, " '", f.path(), "' metadata '", key, "' = '", it->second,
-                                    "' is not an unsigned integer"));
+  const std::string& t = it->second;
+  bool digits = !t.empty() && t.size() <= 20;
+  for (char c : t) digits = digits && c >= '0' && c <= '9';
+  std::uint64_t v = 0;
+  if (digits) {
+    try {
+      v = std::stoull(t);
+    } catch (const std::exception&) {
+      digits = false;  // above 2^64 − 1
+    }
   }
+  if (!digits)
+    throw IoError(jepa::detail::cat("jepa: ", kind, " '", f.path(), "' metadata '", key, "' = '", t,
+                                    "' is not an unsigned integer (decimal digits, at most 18446744073709551615)"));
+  if (v > max)
+    throw IoError(jepa::detail::cat("jepa: ", kind, " '", f.path(), "' metadata '", key, "' = ", v,
+                                    " is out of range: at most ", max, " for this run; the file is corrupt or from another run"));
+  return v;
+}
+
+/// A float64 log entry that must hold an integer in [lo, hi] (a step, a stage, a flag): converting
+/// anything else (NaN, 1e300, 2.5) to an integer type would be undefined behaviour or silent garbage.
+inline std::uint64_t log_u64(double v, double lo, double hi, const std::string& path, std::size_t row, const char* column,
+                             const char* kind = "checkpoint") {
+  if (!(v >= lo && v <= hi) || v != std::floor(v))
+    throw IoError(jepa::detail::cat("jepa: ", kind, " '", path, "' train_log row ", row, " column '", column, "' = ", v,
+                                    " is invalid: must be an integer in [", static_cast<std::uint64_t>(lo), ", ",
+                                    static_cast<std::uint64_t>(hi), "]; the file is corrupt"));
+  return static_cast<std::uint64_t>(v);
 }
 
 }  // namespace jepa::train::detail

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numbers>
+#include <optional>
 #include <string>
 
 #include "jepa/core/error.hpp"
@@ -86,6 +87,18 @@ struct LrSchedule {
   }
 };
 
+/// How a stage sets the 2.1 dense context term (losses::ContextLoss): the official configs differ
+/// between stages. Pretraining: λ ramps (`lambda_progressive: true`, 0 before `start`, linear to the
+/// value at `end`) and each context token is weighted by 1/√dist (`weight_distance_loss: true`). The
+/// cooldown configs set `lambda_progressive: false` (λ held at its value, 0.5) and
+/// `weight_distance_loss: false` (every context token weighs 1). The trainer applies the stage's
+/// settings to the model's loss policy before every step of the stage, so a resume inside a stage
+/// gets them too; λ's value, start and end stay those of the policy.
+struct ContextTermSettings {
+  bool lambda_progressive = true;
+  bool weight_distance = true;
+};
+
 /// A stage of the recipe in the papers' units: epochs of `ipe` iterations, horizons scaled by
 /// ipe_scale. `steps()` is what the loop actually runs (epochs·ipe).
 struct Stage {
@@ -95,6 +108,9 @@ struct Stage {
   EmaSchedule ema;
   double clip_grad = 0;             // 0 = no clipping (V-JEPA 1: 10, after warmup only)
   std::uint64_t clip_after = 0;     // clipping starts after this step
+  /// The 2.1 context term in this stage; nullopt = as the model's loss policy was constructed.
+  /// Set on a stage of a model without a context term, it is a ConfigError (Trainer construction).
+  std::optional<ContextTermSettings> context;
   std::uint64_t epochs = 800, ipe = 300;
   double ipe_scale = 1.25;
   std::uint64_t steps() const { return epochs * ipe; }
@@ -123,14 +139,18 @@ struct Recipes {
     return s;
   }
   /// V-JEPA 2.1: as V-JEPA 2 with peak 6e-4; EMA clamped; the cooldown ends near 1.21e-4.
+  /// The context term ramps λ and weights by 1/√dist (ContextTermSettings).
   static Stage vjepa21_pretrain(std::uint64_t epochs = 1000, std::uint64_t ipe = 300) {
     Stage s = vjepa2_pretrain(epochs, ipe, 6e-4);
     s.ema = {0.99925, 0.99925, static_cast<double>(epochs * ipe), true};
+    s.context = ContextTermSettings{true, true};
     return s;
   }
+  /// The cooldown holds λ constant at its value (0.5) and drops the distance weighting.
   static Stage vjepa21_cooldown(std::uint64_t epochs = 40, std::uint64_t ipe = 300) {
     Stage s = vjepa2_cooldown(epochs, ipe, 6e-4);
     s.ema = {0.99925, 0.99925, static_cast<double>(epochs * ipe), true};
+    s.context = ContextTermSettings{false, false};
     return s;
   }
   /// V-JEPA 1: 2e-4 → 6.25e-4 over 40 epochs then cosine to 1e-6 (horizon 112.5k); WD 0.04 → 0.4

@@ -63,6 +63,7 @@
 #include "jepa/dist/communicator.hpp"
 #include "jepa/eval/rank.hpp"
 #include "jepa/train/progress.hpp"
+#include "jepa/train/run_dir.hpp"
 #include "jepa/io/plot.hpp"
 #include "jepa/masking/multiblock.hpp"
 #include "jepa/models/jepa.hpp"
@@ -173,6 +174,14 @@ class Trainer {
                                                    {&model.predictor_params(), &model.predictor_grads()}}),
         comm_(std::move(comm)) {
     cfg_.validate();
+    for (std::size_t i = 0; i < cfg_.stages.size(); ++i)
+      if (cfg_.stages[i].context && !settable_context_term)
+        throw ConfigError(jepa::detail::cat("jepa: stage ", i, " ('", cfg_.stages[i].name,
+                                            "') sets the context term (Stage.context), but the model's loss policy has "
+                                            "none to set (it needs members `lambda.progressive` and `weight_distance`, "
+                                            "as losses::ContextLoss has); leave Stage.context empty"));
+    if constexpr (settable_context_term)
+      base_context_ = {model_.loss_policy().lambda.progressive, model_.loss_policy().weight_distance};
     for (const auto& d : cfg_.data)
       if (d.image_batch > 0 && !images_)
         throw ConfigError("jepa: StageData.image_batch > 0 needs an image source (pass one to the Trainer)");
@@ -249,6 +258,7 @@ class Trainer {
     log.stage = st_.stage;
     log.lr = stage.lr(t), log.wd = stage.wd(t), log.ema = stage.ema(t);
 
+    apply_context_term(stage);
     model_.zero_grad();
     bool ok = true;
     const index_t parts = cfg_.micro_batches * (data.image_batch > 0 ? 2 : 1);
@@ -316,8 +326,7 @@ class Trainer {
       ++st_.bad_steps;
       if (++st_.bad_in_row >= cfg_.max_bad_steps)
         throw NumericError(jepa::detail::cat("jepa: stopping: ", st_.bad_in_row, " consecutive steps had a non-finite loss "
-                                             "or gradient (last at step ", log.step, "); the last checkpoint in '",
-                                             cfg_.out_dir, "' is unaffected — lower the learning rate or check the data"));
+                                             "or gradient (last at step ", log.step, ") — lower the learning rate or check the data"));
     }
     ++st_.global_step;
     if (++st_.local_step >= stage.steps()) {
@@ -377,16 +386,17 @@ class Trainer {
     return mm[0] == ~mm[1];
   }
 
-  /// Writes the history as CSV (one row per step). Rank 0 only: a no-op on the other ranks.
+  /// Writes the history as CSV (one row per step), atomically (train/run_dir.hpp): a kill at any
+  /// moment leaves the previous log or the new one, never a truncated file. Rank 0 only.
   void write_csv(const std::string& path) const {
     if (!is_root()) return;
-    std::ofstream f(path);
-    if (!f) throw IoError("jepa: cannot write the training log '" + path + "'");
+    std::ostringstream f;
     f << "step,stage,lr,wd,ema,loss,prediction,context,lambda,grad_norm,target_std,rank_pred,rank_target,seconds,skipped\n";
     for (const auto& l : history_)
       f << l.step << ',' << l.stage << ',' << l.lr << ',' << l.wd << ',' << l.ema << ',' << l.loss << ',' << l.prediction
         << ',' << l.context << ',' << l.lambda << ',' << l.grad_norm << ',' << l.target_std << ',' << l.rank_pred << ','
         << l.rank_target << ',' << l.seconds << ',' << (l.skipped ? 1 : 0) << '\n';
+    write_text_atomic(path, f.str());
   }
   /// Loss curve (total, prediction, context) as PNG. Rank 0 only: a no-op on the other ranks.
   void write_loss_png(const std::string& path, const std::string& title) const {
@@ -403,10 +413,26 @@ class Trainer {
     }
     std::vector<io::Series> s{total};
     if (any_ctx) s.push_back(pred), s.push_back(ctx);
-    io::write_line_plot(path, s, title, "step");
+    const std::string tmp = temporary_for(path);  // atomic, as the log
+    io::write_line_plot(tmp, s, title, "step");
+    replace_atomic(tmp, path);
   }
 
  private:
+  /// Loss policies whose context term a Stage can set (losses::ContextLoss and look-alikes).
+  static constexpr bool settable_context_term = requires(Model& m) {
+    m.loss_policy_mut().lambda.progressive = true;
+    m.loss_policy_mut().weight_distance = true;
+  };
+  /// The stage's context-term settings, or the policy's own when the stage has none.
+  void apply_context_term(const Stage& stage) {
+    if constexpr (settable_context_term) {
+      const ContextTermSettings c = stage.context.value_or(base_context_);
+      model_.loss_policy_mut().lambda.progressive = c.lambda_progressive;
+      model_.loss_policy_mut().weight_distance = c.weight_distance;
+    }
+  }
+
   /// One micro-batch of B clips (global): this rank's B/W of them, forward and backward. `red`: the
   /// gradient reducer to feed during this backward walk (the step's last), or null.
   template <class Src, class Masking>
@@ -586,6 +612,7 @@ class Trainer {
   bool synced_ = false;
   std::uint64_t mask_reductions_ = 0;  // mask-length all-reduces of the current step
   std::optional<dist::BucketReducer<T, Comm>> reducer_;
+  ContextTermSettings base_context_;
 };
 
 /// `Trainer t(model, source, cfg, nullptr, comm)`: a data-parallel trainer without an image source.
