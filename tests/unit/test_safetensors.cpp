@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -356,10 +358,12 @@ BOOST_AUTO_TEST_CASE(read_into_options_and_optimizer_state) {
   opt.prefix = "encoder.";
   opt.strict = true;
   CHECK_IO_ERROR(f.read_into(L, Q.data(), opt), "ckpt.safetensors", "1 key(s) under prefix 'encoder.'", "'encoder.extra'",
-                 "strict");
+                 "another model", "a strict load forbids unexpected keys", "LoadOptions::strict in C++");
 
   // A wrong prefix: the message says which one would work.
-  CHECK_IO_ERROR(f.read_into(L, Q.data()), "lacks 3 parameter(s)", "'a.weight'", "LoadOptions::prefix = \"encoder.\"");
+  // Worded for command-line users too: the setting, then the C++ name of it.
+  CHECK_IO_ERROR(f.read_into(L, Q.data()), "lacks 3 parameter(s)", "'a.weight'", "keys start with 'encoder.'",
+                 "set the key prefix to \"encoder.\"", "LoadOptions::prefix = \"encoder.\" in C++");
 
   // Missing parameters: an error naming them, unless allowed (then left untouched and reported).
   nn::ParamLayout L2 = L;
@@ -394,7 +398,8 @@ BOOST_AUTO_TEST_CASE(read_into_options_and_optimizer_state) {
   nn::ParamLayout L4;
   L4.add("step", {}, nn::Init::zeros);
   nn::ParameterSet<float> T4(L4);
-  CHECK_IO_ERROR(f.read_into(L4, T4.data()), "tensor 'step'", "dtype I64", "cannot be read as float");
+  CHECK_IO_ERROR(f.read_into(L4, T4.data()), "tensor 'step'", "dtype I64", "parameter 'step'",
+                 "parameters load from F32, F64, BF16 or F16");
 }
 
 BOOST_AUTO_TEST_CASE(move_keeps_views_valid) {
@@ -773,4 +778,232 @@ BOOST_AUTO_TEST_CASE(atomic_write_keeps_old_file_on_failure) {
   // The directory does not exist.
   CHECK_IO_ERROR(bw.write(dir / "missing" / "x.safetensors"), (dir / "missing" / "x.safetensors").string(),
                  "No such file or directory");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Header parsing is linear in the number of tensors
+// ------------------------------------------------------------------------------------------------
+
+// 200,000 empty tensors (an 11 MB header) parse in ~0.3 s each. nlohmann's callback parser, used
+// before, rescanned the top level after every tensor: 57 s for 100,000 on a 2-core AMD EPYC, about four
+// minutes per parse at this size. The case's time limit (not an assertion on a measured time: a 50x
+// margin) turns a return of the quadratic parse into a failure instead of a slow suite.
+BOOST_AUTO_TEST_CASE(header_with_many_tensors_parses_in_linear_time, *boost::unit_test::timeout(60)) {
+  TmpDir dir;
+  constexpr int kTensors = 200'000;
+  std::string h = "{";
+  h.reserve(std::size_t{kTensors} * 60);
+  for (int i = 0; i < kTensors; ++i)
+    h.append(i ? ",\"t" : "\"t").append(std::to_string(i)).append(R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})");
+  const std::string good = h + "}";
+  write_raw_file(dir / "many.safetensors", good, "");
+  const SafetensorsFile f(dir / "many.safetensors");
+  BOOST_TEST(f.size() == std::size_t{kTensors});
+  BOOST_TEST(f.keys().front() == "t0");
+  BOOST_TEST(f.keys().back() == "t199999");  // empty tensors all start at 0: header order
+  BOOST_TEST(f.info("t123456").numel() == 0u);
+
+  // A name given twice is still refused, however far apart the two are.
+  write_raw_file(dir / "dup.safetensors", h + R"(,"t17":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", "");
+  CHECK_IO_ERROR(SafetensorsFile(dir / "dup.safetensors"), "dup.safetensors", "names 't17' more than once",
+                 "names must be unique");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Content hash (XXH64 of the data section)
+// ------------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(xxh64_matches_the_reference) {
+  // Published values, and values of the reference implementation (libxxhash 0.8.1) on bytes 0..n-1 of
+  // a std::mt19937_64(1) stream (low byte of each draw): every tail length and stripe boundary.
+  BOOST_TEST(io::xxh64("", 0) == 0xef46db3751d8e999ull);
+  BOOST_TEST(io::xxh64("abc", 3) == 0x44bc2cf5ad770999ull);
+  std::mt19937_64 g(1);
+  std::vector<unsigned char> buf(1000);
+  for (auto& c : buf) c = static_cast<unsigned char>(g() & 0xff);
+  const std::pair<std::size_t, std::uint64_t> ref[] = {
+      {1, 0x1f389510b857f10full},   {3, 0x6b8440f7175b3e2cull},   {4, 0x64101b6fa367b94cull},
+      {7, 0x832d07651585aaa3ull},   {8, 0xe214ab8266f4b9a7ull},   {31, 0xe3066cc720f0d017ull},
+      {32, 0xa1f189e79a53ae91ull},  {33, 0xd681f47d0cc09e8full},  {63, 0xa834a8f525adb31bull},
+      {64, 0x970e67985071a730ull},  {999, 0x1de59f3c07aff380ull}, {1000, 0xb6669b721c41aee1ull}};
+  for (const auto& [n, h] : ref) {
+    BOOST_TEST_CONTEXT("n = " << n) {
+      BOOST_TEST(io::xxh64(buf.data(), n) == h);
+      io::Xxh64 s;  // the same bytes in pieces of 13
+      for (std::size_t i = 0; i < n; i += 13) s.update(buf.data() + i, std::min<std::size_t>(13, n - i));
+      BOOST_TEST(s.digest() == h);
+    }
+  }
+  BOOST_TEST(io::xxh64(buf.data(), 100, 7) == 0x16d3a468e65bc597ull);  // seeded
+  BOOST_TEST(io::xxh64_text(0x0123456789abcdefull) == "xxh64:0123456789abcdef");
+}
+
+BOOST_AUTO_TEST_CASE(content_hash_detects_a_flipped_bit) {
+  TmpDir dir;
+  std::vector<float> w(1000);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i) * 0.25f;
+  const std::vector<std::int64_t> step = {42};
+  SafetensorsWriter sw;
+  sw.add("w", {10, 100}, w.data()).add("step", {1}, step.data()).set_metadata("format", "ckpt").set_content_hash();
+  BOOST_TEST(sw.content_hash_enabled());
+  const fs::path p = dir / "hashed.safetensors";
+  sw.write(p);
+  {
+    const SafetensorsFile f(p);
+    const std::string& stored = f.metadata().at(std::string(io::kContentHashKey));
+    BOOST_TEST(stored.starts_with("xxh64:"));
+    BOOST_TEST(stored.size() == 6u + 16u);
+    BOOST_TEST(f.metadata().at("format") == "ckpt");
+    BOOST_TEST(f.verify_content_hash());
+    BOOST_TEST((stored == io::xxh64_text(io::xxh64(read_bytes(p).data() + f.data_offset(), f.data_size()))));
+    BOOST_TEST(sw.header().size() == f.header_size());  // header() and file_size() describe the file written
+    BOOST_TEST(sw.file_size() == f.file_size());
+  }
+  const std::string good = read_bytes(p);
+  sw.write(dir / "again.safetensors");
+  BOOST_TEST((read_bytes(dir / "again.safetensors") == good));  // still a pure function of the content
+
+  // One bit of one weight flipped: the file opens (the header is intact) but fails the check.
+  std::string bad = good;
+  const std::size_t data_offset = SafetensorsFile(p).data_offset();
+  bad[data_offset + 1234] = static_cast<char>(bad[data_offset + 1234] ^ 0x10);
+  write_bytes(dir / "flipped.safetensors", bad);
+  const SafetensorsFile flipped(dir / "flipped.safetensors");
+  CHECK_IO_ERROR(flipped.verify_content_hash(), "flipped.safetensors", "fails its content check", "hashes to xxh64:",
+                 "records content_hash = " + flipped.metadata().at("content_hash"), "damaged after it was written");
+
+  // No hash: nothing to check. A value of another form: an error, not a silent pass.
+  SafetensorsWriter plain;
+  plain.add("w", {10, 100}, w.data());
+  plain.write(dir / "plain.safetensors");
+  BOOST_TEST(!SafetensorsFile(dir / "plain.safetensors").verify_content_hash());
+  BOOST_TEST(!SafetensorsFile(dir / "plain.safetensors").metadata().contains("content_hash"));
+  plain.set_metadata("content_hash", "sha256:abc");
+  plain.write(dir / "other.safetensors");
+  CHECK_IO_ERROR(SafetensorsFile(dir / "other.safetensors").verify_content_hash(), "other.safetensors",
+                 "content_hash = 'sha256:abc'", "not a content hash this reader knows", "'xxh64:' followed by 16 hex digits");
+  // Enabled, the computed hash replaces a value set by hand; an empty data section hashes too.
+  plain.set_content_hash();
+  plain.write(dir / "other.safetensors");
+  BOOST_TEST(SafetensorsFile(dir / "other.safetensors").verify_content_hash());
+  SafetensorsWriter empty;
+  empty.set_content_hash().write(dir / "empty.safetensors");
+  BOOST_TEST(SafetensorsFile(dir / "empty.safetensors").metadata().at("content_hash") == "xxh64:ef46db3751d8e999");
+  BOOST_TEST(SafetensorsFile(dir / "empty.safetensors").verify_content_hash());
+}
+
+// ------------------------------------------------------------------------------------------------
+// Non-finite weights are refused at load
+// ------------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(non_finite_weights_are_refused) {
+  TmpDir dir;
+  nn::ParamLayout L;
+  L.add("blocks.3.attn.qkv.weight", {3, 8}, nn::Init::normal, 1.0);
+  L.add("norm.weight", {8}, nn::Init::ones);
+  nn::ParameterSet<float> P(L), Q(L);
+  P.init(1);
+  Q.init(2);
+  const std::vector<float> before(Q.data(), Q.data() + L.numel());
+  const auto expect_unchanged = [&] { BOOST_TEST(bitwise_equal(Q.data(), before.data(), before.size())); };
+  float* qkv = P["blocks.3.attn.qkv.weight"];
+
+  const auto write_and_load = [&](const std::string& name) {
+    io::write_params(dir / name, L, P.data(), "encoder.");
+    io::LoadOptions o;
+    o.prefix = "encoder.";
+    return io_error_message([&] { (void)SafetensorsFile(dir / name).read_into(L, Q.data(), o); });
+  };
+  qkv[12] = std::numeric_limits<float>::quiet_NaN();
+  check_words(write_and_load("nan.safetensors"),
+              {"nan.safetensors", "tensor 'encoder.blocks.3.attn.qkv.weight'", "holds a non-finite value (NaN) at element 12",
+               "index [1, 4] of shape [3, 8]", "the weights are corrupt or the training diverged"});
+  expect_unchanged();  // refused before anything was written
+  qkv[12] = 0.5f;
+  qkv[23] = -kInf;
+  check_words(write_and_load("inf.safetensors"), {"(-Inf) at element 23"});
+  qkv[23] = 0.5f;
+  P["norm.weight"][0] = kInf;
+  check_words(write_and_load("inf1.safetensors"), {"tensor 'encoder.norm.weight'", "(+Inf) at element 0;"});
+  expect_unchanged();
+  P["norm.weight"][0] = 1.0f;
+  io::write_params(dir / "ok.safetensors", L, P.data());
+  BOOST_TEST(SafetensorsFile(dir / "ok.safetensors").read_into(L, Q.data()).loaded == 2u);
+  BOOST_TEST(bitwise_equal(Q.data(), P.data(), L.numel()));
+
+  // Every float dtype is scanned, double parameters and optimizer moments alike (read_into is the one
+  // path for both); the raw read() still returns what the file holds.
+  const std::vector<double> d = {1.0, 2.0, std::numeric_limits<double>::quiet_NaN()};
+  const std::uint16_t bf[3] = {0x3f80, 0x7f80, 0x3f80};   // 1, +Inf, 1
+  const std::uint16_t hf[3] = {0x3c00, 0x3c00, 0xfe00};   // 1, 1, NaN
+  const std::uint16_t hf_ok[3] = {0x3c00, 0x7bff, 0x0001};  // 1, 65504, smallest subnormal
+  SafetensorsWriter w;
+  w.add("adam.v.x", {3}, d.data()).add_raw("bf", SafetensorsDType::bf16, {3}, bf);
+  w.add_raw("hf", SafetensorsDType::f16, {3}, hf).add_raw("hf_ok", SafetensorsDType::f16, {3}, hf_ok);
+  w.write(dir / "dtypes.safetensors");
+  const SafetensorsFile f(dir / "dtypes.safetensors");
+  BOOST_TEST(std::isnan(f.read<double>("adam.v.x")[2]));
+  BOOST_TEST(f.find_non_finite("adam.v.x").value() == 2u);
+  BOOST_TEST(f.find_non_finite("bf").value() == 1u);
+  BOOST_TEST(f.find_non_finite("hf").value() == 2u);
+  BOOST_TEST(!f.find_non_finite("hf_ok").has_value());
+  BOOST_TEST(!f.find_non_finite("adam.v.x", 0, 2).has_value());  // a range: elements [0, 2)
+  BOOST_TEST(!f.find_non_finite("bf", 2).has_value());         // [2, 3): finite
+  f.require_finite("hf_ok");
+  CHECK_IO_ERROR(f.require_finite("bf"), "tensor 'bf'", "(+Inf) at element 1");
+  CHECK_IO_ERROR(f.require_finite("hf", 1), "tensor 'hf'", "(NaN) at element 2");
+  CHECK_IO_ERROR(f.require_finite("hf", 2, 2), "tensor 'hf'", "elements [2, 2 + 2) lie outside it");
+  nn::ParamLayout Lx;
+  Lx.add("x", {3}, nn::Init::zeros);
+  nn::ParameterSet<double> M(Lx);
+  io::LoadOptions o;
+  o.prefix = "adam.v.";
+  CHECK_IO_ERROR(f.read_into(Lx, M.data(), o), "tensor 'adam.v.x'", "(NaN) at element 2");
+  BOOST_TEST(M.data()[2] == 0.0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// A PyTorch checkpoint given as safetensors
+// ------------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(pytorch_checkpoint_is_named_as_such) {
+  TmpDir dir;
+  // torch.save since 1.6: a zip archive whose first entry is "<name>/data.pkl".
+  std::string zip = "PK\x03\x04";
+  zip += std::string("\x00\x00\x08\x00\x00\x00", 6) + std::string(16, '\0');  // version .. uncompressed size
+  const std::string entry = "archive/data.pkl";
+  zip += std::string(1, static_cast<char>(entry.size())) + std::string(3, '\0') + entry + std::string(64, 'x');
+  write_bytes(dir / "vitl.pt", zip);
+  CHECK_IO_ERROR(SafetensorsFile(dir / "vitl.pt"), "jepa: '" + (dir / "vitl.pt").string() + "' is a PyTorch checkpoint",
+                 "(.pt, zip format), not safetensors",
+                 "convert it once with `python3 tools/convert_checkpoint.py " + (dir / "vitl.pt").string() + " " +
+                     (dir / "vitl.safetensors").string() + "`");
+  write_bytes(dir / "probe.pth.tar", zip);
+  CHECK_IO_ERROR(SafetensorsFile(dir / "probe.pth.tar"), (dir / "probe.safetensors").string() + "`");
+  // Renamed to .safetensors; a path with a space is quoted for the shell.
+  write_bytes(dir / "my model.safetensors", zip);
+  CHECK_IO_ERROR(SafetensorsFile(dir / "my model.safetensors"), "PyTorch checkpoint",
+                 "'" + (dir / "my model.converted.safetensors").string() + "'`");
+
+  // torch.save before 1.6 (and with _use_new_zipfile_serialization=False): pickle protocol 2 and
+  // the legacy magic number.
+  const std::string legacy = std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 14) + std::string(40, 'q');
+  write_bytes(dir / "old.pth", legacy);
+  CHECK_IO_ERROR(SafetensorsFile(dir / "old.pth"), "is a PyTorch checkpoint (.pt, legacy pickle format)",
+                 "tools/convert_checkpoint.py");
+  // Another zip or pickle: named, with the conversion as a conditional hint.
+  write_bytes(dir / "x.npz", "PK\x03\x04" + std::string(26, '\0') + std::string(20, 'z'));
+  CHECK_IO_ERROR(SafetensorsFile(dir / "x.npz"), "is a zip archive, not a safetensors file",
+                 "if it is a PyTorch checkpoint (.pt, .pth), convert it once with `python3 tools/convert_checkpoint.py");
+  write_bytes(dir / "p.pkl", std::string("\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}", 12) + std::string(20, '.'));
+  CHECK_IO_ERROR(SafetensorsFile(dir / "p.pkl"), "is a Python pickle, not a safetensors file");
+  CHECK_IO_ERROR(SafetensorsFile::from_bytes(std::as_bytes(std::span(legacy)), "upload"), "'upload' is a PyTorch checkpoint");
+
+  // A real safetensors file whose header length starts with the same bytes (640 = 0x0280 reads as
+  // "\x80\x02") still opens.
+  std::string h = R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
+  h.append(640 - h.size(), ' ');
+  write_raw_file(dir / "h640.safetensors", h, "ab");
+  BOOST_TEST(read_bytes(dir / "h640.safetensors").substr(0, 2) == std::string("\x80\x02", 2));
+  BOOST_TEST(SafetensorsFile(dir / "h640.safetensors").read<std::uint8_t>("a")[1] == 'b');
 }
