@@ -3,8 +3,9 @@
 // Every input is treated as a whole safetensors file (SafetensorsFile::from_bytes). The contract under
 // test: any byte string either opens with consistent data or throws a jepa::Error — never a crash, a
 // hang, an out-of-bounds read (AddressSanitizer) or undefined behaviour (UBSan). On files that open,
-// it also reads every tensor with every applicable conversion, views it in place, splits the file into
-// checkpoint sections (official and Hugging Face naming), describes each section and loads a small
+// it also reads every tensor with every applicable conversion, views it in place, scans it for
+// non-finite values, checks the content hash, loads the float tensors with read_into, splits the file
+// into checkpoint sections (official and Hugging Face naming), describes each section and loads a small
 // layout from it.
 //
 // Build with clang (-DJEPA_BUILD_FUZZERS=ON) for a libFuzzer binary, or with any compiler together with
@@ -42,7 +43,19 @@ void exercise_tensors(const io::SafetensorsFile& f) {
     }
     std::vector<float> one(1);
     try { f.read_range<float>(t.name, t.numel(), one.data(), 1); } catch (const Error&) {}  // past the end: throws
+    const auto bad = f.find_non_finite(t.name);
+    if (bad && *bad >= t.numel()) __builtin_trap();  // invariant: an element of the tensor
+    try { f.require_finite(t.name, t.numel() / 2); } catch (const Error&) {}
+    try { (void)f.find_non_finite(t.name, t.numel(), 1); } catch (const Error&) {}  // past the end: throws
   }
+  try { (void)f.verify_content_hash(); } catch (const Error&) {}
+  // read_into over every tensor readable as a parameter: a NaN or Inf throws before anything is written.
+  nn::ParamLayout L;
+  for (const io::TensorInfo& t : f.tensors())
+    if (io::detail::is_float_dtype(t.dtype) && !L.contains(t.name) && t.numel() <= (std::size_t{1} << 16))
+      try { L.add(t.name, t.shape, nn::Init::zeros); } catch (const Error&) {}
+  std::vector<double> P(L.numel());
+  try { (void)f.read_into(L, P.data()); } catch (const Error&) {}
   if (pos != f.data_size()) __builtin_trap();
   try { (void)f.info("\xff no such tensor"); } catch (const Error&) {}
   for (const auto& [k, v] : f.metadata()) (void)k.size(), (void)v.size();

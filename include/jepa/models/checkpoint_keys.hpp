@@ -384,7 +384,7 @@ class Checkpoint {
     for (const auto& n : opt.prefer) pref += (pref.empty() ? "'" : ", '") + n + "'";
     fail(jepa::detail::cat("has none of the sections ", pref.empty() ? std::string("(none preferred)") : pref, " the ", what,
                            " is loaded from by default; its sections: ", section_list(),
-                           "; choose one with WeightsOptions::section"));
+                           "; choose one (--section NAME in extract_features, WeightsOptions::section in C++)"));
   }
 
   /// Loads every parameter of `layout` into P (a buffer laid out by it) from the chosen section. All
@@ -422,7 +422,8 @@ class Checkpoint {
       for (std::size_t i = 0; i < absent.size() && i < 4; ++i) list += (i ? ", '" : "'") + absent[i] + "'";
       fail(jepa::detail::cat("section ", sec.label(), " lacks ", absent.size(), " tensor(s) the ", what, " needs: ", list,
                              absent.size() > 4 ? ", ..." : "", hint(),
-                             " (WeightsOptions::allow_missing lets parameters be absent; ::section picks another section)"));
+                             " (another section: --section NAME in extract_features, WeightsOptions::section in C++; "
+                             "WeightsOptions::allow_missing lets parameters be absent)"));
     }
     for (const auto& [name, t] : sec.tensors) {
       if (taken.count(name)) continue;
@@ -435,7 +436,8 @@ class Checkpoint {
       for (std::size_t i = 0; i < rep.unexpected.size() && i < 4; ++i) list += (i ? ", '" : "'") + rep.unexpected[i] + "'";
       fail(jepa::detail::cat("section ", sec.label(), " has ", rep.unexpected.size(), " tensor(s) no parameter of the ", what,
                              " takes: ", list, rep.unexpected.size() > 4 ? ", ..." : "", hint(),
-                             " (WeightsOptions::strict = false loads anyway and reports them)"));
+                             " (the file holds another model or size; in C++, WeightsOptions::strict = false loads anyway "
+                             "and reports them)"));
     }
     for (const auto& [p, t] : plan) copy_into(*t, P + p->offset, p->numel());
     rep.loaded = plan.size();
