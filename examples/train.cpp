@@ -234,7 +234,8 @@ const Key* find_flag(const std::string& flag) {
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
-    o.command += (i > 1 ? " " : "") + std::string(argv[i]);
+    if (i > 1) o.command += ' ';
+    o.command += argv[i];
     if (std::string(argv[i]) == "--config" && i + 1 < argc) o.config = argv[i + 1];
   }
   if (!o.config.empty()) {

@@ -54,14 +54,15 @@ struct Seen {
 };
 
 /// Rewrites metadata field `key` of a safetensors file (the header is re-serialised; the data
-/// section is unchanged, its offsets are relative to it).
-void set_metadata(const fs::path& p, const std::string& key, const std::string& value) {
+/// section is unchanged, its offsets are relative to it); `erase` removes it instead.
+void set_metadata(const fs::path& p, const std::string& key, const std::string& value, bool erase = false) {
   std::ifstream in(p, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   auto j = nlohmann::json::parse(bytes.substr(8, n));
-  j["__metadata__"][key] = value;
+  if (erase) j["__metadata__"].erase(key);
+  else j["__metadata__"][key] = value;
   std::string h = j.dump();
   while (h.size() % 8) h += ' ';
   const std::uint64_t m = h.size();
@@ -217,6 +218,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_metadata_is_range_checked) {
     const auto bad = dir / "badlog.safetensors";
     fs::copy_file(good, bad, fs::copy_options::overwrite_existing);
     poke_f64(bad, "train_log", c.index, c.value);
+    set_metadata(bad, "content_hash", "", true);  // as a file without a hash: the log's own checks
     auto m = P::vjepa2<P::vit_micro>();
     auto cfg = run21();
     cfg.stages = {train::Recipes::vjepa2_pretrain(1, 6), train::Recipes::vjepa2_cooldown(1, 4)};
@@ -330,5 +332,37 @@ BOOST_AUTO_TEST_CASE(run_directory_is_checked_up_front) {
   BOOST_TEST(line == "b");
   for (const auto& e : fs::directory_iterator(dir))
     BOOST_TEST(e.path().filename().string().find("log.csv.tmp") == std::string::npos);
+  fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(a_flipped_bit_in_a_checkpoint_is_refused) {
+  const auto dir = temp_dir("flip");
+  train::SyntheticSource src{3};
+  const auto ckpt = dir / "c.safetensors";
+  auto cfg = run21();
+  cfg.stages = {train::Recipes::vjepa2_pretrain(1, 6)};
+  cfg.data.resize(1);
+  {
+    auto m = P::vjepa2<P::vit_micro>();
+    train::Trainer t(m, src, cfg);
+    t.run(3);
+    train::save_checkpoint(ckpt.string(), m, t);
+  }
+  // One bit of one weight (the last byte of the file lies in the data section).
+  {
+    std::fstream f(ckpt, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(-1000, std::ios::end);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x04);
+    f.seekp(-1000, std::ios::end);
+    f.write(&c, 1);
+  }
+  auto m = P::vjepa2<P::vit_micro>();
+  train::Trainer t(m, src, cfg);
+  BOOST_CHECK_EXCEPTION(train::load_checkpoint(ckpt.string(), m, t), IoError, [](const IoError& e) {
+    return std::string(e.what()).find("content hash") != std::string::npos || std::string(e.what()).find("xxh64") != std::string::npos;
+  });
+  BOOST_TEST(t.state().global_step == 0u);
   fs::remove_all(dir);
 }

@@ -333,3 +333,19 @@ BOOST_AUTO_TEST_CASE(npy_writer_reads_back_through_xtensor) {
   test::expect_error<ShapeError>([&] { io::write_npy(d / "x.npy", Shape{4}, a); }, {"x.npy", "needs 4 values, got 6"});
   test::expect_error<IoError>([&] { io::write_npy(d / "no" / "x.npy", Shape{6}, a); }, {"cannot write .npy file"});
 }
+
+BOOST_AUTO_TEST_CASE(non_finite_released_weights_are_refused) {
+  // A released checkpoint whose weights hold NaN (a diverged run, a corrupt download) must not load:
+  // it would give NaN features with exit code 0. The tensor is named; nothing is written.
+  const std::string name = "weights_vjepa2";
+  TmpDir d;
+  const auto cfgj = test::load_json(dir(name) / "config.json");
+  FeatureExtractor<Vjepa2Enc> ex(encoder_config(cfgj));
+  ex.load(Checkpoint(model_file(name)));
+  ex.params()["blocks.1.mlp.fc1.weight"][5] = std::numeric_limits<float>::quiet_NaN();
+  io::write_params(d / "nan.safetensors", ex.encoder().layout(), ex.params().data());
+  FeatureExtractor<Vjepa2Enc> fresh(encoder_config(cfgj));
+  std::vector<float> before(fresh.params().data(), fresh.params().data() + fresh.params().numel());
+  expect_io([&] { fresh.load(Checkpoint(d / "nan.safetensors")); }, {"blocks.1.mlp.fc1.weight", "non-finite", "NaN"});
+  BOOST_TEST(std::memcmp(before.data(), fresh.params().data(), before.size() * sizeof(float)) == 0);
+}

@@ -439,6 +439,14 @@ class Checkpoint {
                              " (the file holds another model or size; in C++, WeightsOptions::strict = false loads anyway "
                              "and reports them)"));
     }
+    // Released or trained weights holding NaN/Inf would give NaN features with exit code 0: refuse
+    // them, naming the tensor, before any parameter is written.
+    for (const auto& [p, t] : plan) {
+      if (t->index >= 0)
+        file_.require_finite(t->keys[0], static_cast<std::size_t>(t->index) * p->numel(), p->numel());
+      else
+        for (const auto& k : t->keys) file_.require_finite(k);
+    }
     for (const auto& [p, t] : plan) copy_into(*t, P + p->offset, p->numel());
     rep.loaded = plan.size();
     return rep;

@@ -31,10 +31,11 @@ namespace jepa::train {
 
 inline constexpr const char* kCheckpointFormat = "jepa-checkpoint-1";
 
-/// The writer records a 64-bit hash of the data section in the metadata; load_checkpoint verifies
-/// it where present (older checkpoints have none and load as before).
-inline void hash_checkpoint_content(io::SafetensorsWriter& w) { (void)w; }
-inline void verify_checkpoint_content(const io::SafetensorsFile& f) { (void)f; }
+/// The writer records an XXH64 hash of the data section in the metadata ("content_hash"), and
+/// load_checkpoint verifies it where present: safetensors has no checksum of its own, so without it
+/// a flipped bit in the data would load silently. Older checkpoints have none and load as before.
+inline void hash_checkpoint_content(io::SafetensorsWriter& w) { w.set_content_hash(true); }
+inline void verify_checkpoint_content(const io::SafetensorsFile& f) { (void)f.verify_content_hash(); }
 
 template <class Model, class Trainer>
 void save_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
@@ -76,7 +77,10 @@ void save_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
   w.set_metadata("mask_seed", std::to_string(model.mask_seed));
   w.set_metadata("stages", std::to_string(trainer.config().stages.size()));
   std::string steps;
-  for (const auto& st : trainer.config().stages) steps += (steps.empty() ? "" : ",") + std::to_string(st.steps());
+  for (const auto& st : trainer.config().stages) {
+    if (!steps.empty()) steps += ',';
+    steps += std::to_string(st.steps());
+  }
   w.set_metadata("stage_steps", steps);
   hash_checkpoint_content(w);
   w.write(path);
@@ -108,11 +112,17 @@ inline std::vector<std::uint64_t> checkpoint_stage_steps(const io::SafetensorsFi
 template <class Stages>
 std::string describe_schedule(const std::vector<std::uint64_t>& steps, const Stages& stages) {
   std::string r;
-  for (std::size_t i = 0; i < steps.size(); ++i) r += (i ? " + " : "") + std::to_string(steps[i]);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (i) r += " + ";
+    r += std::to_string(steps[i]);
+  }
   r += " steps";
   if (stages.size() == steps.size()) {
     r += " (";
-    for (std::size_t i = 0; i < stages.size(); ++i) r += (i ? ", " : "") + stages[i].name;
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      if (i) r += ", ";
+      r += stages[i].name;
+    }
     r += ")";
   }
   return r;
