@@ -38,6 +38,7 @@
 #include <string>
 
 #include "cli.hpp"
+#include "jepa/train/run_dir.hpp"
 #include "jepa/data/synthetic_video.hpp"
 #include "jepa/eval/attentive_probe.hpp"
 #include "jepa/eval/feature_map.hpp"
@@ -326,25 +327,25 @@ int main(int argc, char** argv) {
                   "         [--encoders random,vjepa2,context,deep[,deeponly]] [--out ablation-run]");
         return 0;
       } else if (args.is("--steps")) o.steps = args.count();
-      else if (args.is("--frames")) o.frames = static_cast<index_t>(args.count());
-      else if (args.is("--res")) o.res = static_cast<index_t>(args.count());
-      else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count());
-      else if (args.is("--train-clips")) o.train_clips = static_cast<index_t>(args.count());
-      else if (args.is("--val-clips")) o.val_clips = static_cast<index_t>(args.count());
-      else if (args.is("--probe-epochs")) o.probe_epochs = static_cast<int>(args.count());
-      else if (args.is("--probe-depth")) o.probe_depth = static_cast<int>(args.count());
+      else if (args.is("--frames")) o.frames = static_cast<index_t>(args.count_in(1, (1u << 30)));
+      else if (args.is("--res")) o.res = static_cast<index_t>(args.count_in(1, (1u << 30)));
+      else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count_in(1, (1u << 30)));
+      else if (args.is("--train-clips")) o.train_clips = static_cast<index_t>(args.count_in(1, (1u << 30)));
+      else if (args.is("--val-clips")) o.val_clips = static_cast<index_t>(args.count_in(1, (1u << 30)));
+      else if (args.is("--probe-epochs")) o.probe_epochs = static_cast<int>(args.count_in(1, (1u << 30)));
+      else if (args.is("--probe-depth")) o.probe_depth = static_cast<int>(args.count_in(1, (1u << 30)));
       else if (args.is("--reuse")) o.reuse = true;
-      else if (args.is("--lr")) o.lr = args.number();
-      else if (args.is("--ema")) o.ema = args.number();
+      else if (args.is("--lr")) o.lr = args.positive();
+      else if (args.is("--ema")) o.ema = args.number_in(0, 1);
       else if (args.is("--target-features")) o.context_features = false;
       else if (args.is("--standardize")) o.standardize = true;
-      else if (args.is("--depth")) o.depth = static_cast<int>(args.count());
+      else if (args.is("--depth")) o.depth = static_cast<int>(args.count_in(1, (1u << 30)));
       else if (args.is("--seed")) o.seed = args.count();
       else if (args.is("--out")) o.out = args.value();
       else if (args.is("--encoders")) o.encoders = args.value();
       else args.unknown();
     }
-    std::filesystem::create_directories(o.out);
+    train::prepare_run_directory(o.out, "--out");  // checked before any work
     const EvalSet tr = make_eval_set(o, 0, o.train_clips), va = make_eval_set(o, 1u << 20, o.val_clips);
     // Rows are printed as soon as they are measured, so a run cut short still reports what it finished.
     struct Rows : std::vector<Scores> {
@@ -391,8 +392,15 @@ int main(int argc, char** argv) {
   } catch (const jepa::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: jepa: out of memory; the memory is set by --batch, --frames, --res, --train-clips and "
+                         "--val-clips: lower them\n");
+    return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: bad option value: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (...) {
+    std::fprintf(stderr, "error: jepa: an unknown exception ended the run\n");
     return 2;
   }
 }

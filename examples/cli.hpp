@@ -12,6 +12,7 @@
 // line instead of std::stod's "stod".
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -38,16 +39,46 @@ class Args {
     option_ = flag();
     return argv_[++i_];
   }
-  /// The value as a real number.
+  /// The value as a finite real number ("nan" and "inf" are refused: no option means them).
   double number() {
     const std::string v = value();
     try {
       std::size_t pos = 0;
       const double d = std::stod(v, &pos);
-      if (pos == v.size()) return d;
+      if (pos == v.size() && std::isfinite(d)) return d;
+      if (pos == v.size())
+        throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is invalid: must be a finite number"));
+    } catch (const ConfigError&) {
+      throw;
     } catch (const std::exception&) {
     }
     throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is not a number"));
+  }
+  /// A finite number > 0 (learning rates, scales).
+  double positive() {
+    const double d = number();
+    if (!(d > 0)) throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = ", d, " is invalid: must be > 0"));
+    return d;
+  }
+  /// A finite number in [lo, hi].
+  double number_in(double lo, double hi) {
+    const double d = number();
+    if (!(d >= lo && d <= hi))
+      throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = ", d, " is invalid: must be in [", lo, ", ", hi, "]"));
+    return d;
+  }
+  /// A count in [min, max] (e.g. [1, 2^30] for a batch size, so it also fits an int).
+  std::uint64_t count_in(std::uint64_t min, std::uint64_t max) {
+    const std::uint64_t n = count();
+    if (n < min || n > max)
+      throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = ", n, " is invalid: must be in [", min, ", ", max, "]"));
+    return n;
+  }
+  /// A count >= `min` (e.g. 1 for a batch size or a number of samples).
+  std::uint64_t count_at_least(std::uint64_t min) {
+    const std::uint64_t n = count();
+    if (n < min) throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = ", n, " is invalid: must be >= ", min));
+    return n;
   }
   /// The value as an integer (any sign).
   long long integer() { return parse_integer(value()); }

@@ -27,6 +27,8 @@
 #include <string>
 
 #include "cli.hpp"
+#include "jepa/core/memory_budget.hpp"
+#include "jepa/train/run_dir.hpp"
 #include "jepa/io/plot.hpp"
 #include "jepa/io/png.hpp"
 #include "jepa/models/ac_predictor.hpp"
@@ -114,21 +116,24 @@ Options parse(int argc, char** argv) {
     else if (args.is("--dynamics")) o.dynamics = planning::reach_dynamics(args.value(), "--dynamics");
     else if (args.is("--train-steps")) o.train_steps = args.count();
     else if (args.is("--pretrain-steps")) o.pretrain_steps = args.count();
-    else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count());
-    else if (args.is("--lr")) o.lr = args.number();
+    else if (args.is("--batch")) o.batch = static_cast<index_t>(args.count_in(1, (1u << 30)));
+    else if (args.is("--lr")) o.lr = args.positive();
     else if (args.is("--encoder")) o.encoder = args.value();
-    else if (args.is("--episodes")) o.episodes = static_cast<index_t>(args.count());
-    else if (args.is("--max-steps")) o.max_steps = static_cast<index_t>(args.count());
+    else if (args.is("--episodes")) o.episodes = static_cast<index_t>(args.count_in(1, (1u << 30)));
+    else if (args.is("--max-steps")) o.max_steps = static_cast<index_t>(args.count_in(1, (1u << 30)));
     else if (args.is("--horizons")) {
       o.horizons.clear();
-      for (const long long h : args.integer_list()) o.horizons.push_back(static_cast<index_t>(h));
+      for (const long long h : args.integer_list()) {
+        if (h < 1 || h > 64) fail_field("--horizons", h, "each horizon must be in [1, 64]");
+        o.horizons.push_back(static_cast<index_t>(h));
+      }
     }
     else if (args.is("--no-lamp")) o.lamp = false;
     else if (args.is("--oracle")) o.oracle = true;
-    else if (args.is("--samples")) o.samples = static_cast<index_t>(args.count());
-    else if (args.is("--topk")) o.topk = static_cast<index_t>(args.count());
-    else if (args.is("--iterations")) o.iterations = static_cast<index_t>(args.count());
-    else if (args.is("--greedy-samples")) o.greedy_samples = static_cast<index_t>(args.count());
+    else if (args.is("--samples")) o.samples = static_cast<index_t>(args.count_in(1, (1u << 30)));
+    else if (args.is("--topk")) o.topk = static_cast<index_t>(args.count_in(1, (1u << 30)));
+    else if (args.is("--iterations")) o.iterations = static_cast<index_t>(args.count_in(1, (1u << 30)));
+    else if (args.is("--greedy-samples")) o.greedy_samples = static_cast<index_t>(args.count_in(1, (1u << 30)));
     else if (args.is("--seed")) o.seed = args.count();
     else if (args.is("--no-resume")) o.resume = false;
     else if (args.is("--skip-eval")) o.eval = false;
@@ -164,6 +169,17 @@ struct ReachVideos {
   }
 };
 
+/// Loads a checkpoint found in --out; a refusal says why that file was read and what to do instead.
+template <class Load>
+void resuming(const fs::path& ck, const Options& o, Load&& load) {
+  try {
+    load();
+  } catch (const jepa::Error& e) {
+    throw IoError(std::string(e.what()) + " — '" + ck.string() + "' is resumed because --out '" + o.out +
+                  "' holds it; use --no-resume to retrain from scratch there (it is then replaced), or another --out");
+  }
+}
+
 /// The frozen encoder's weights: random (the recipe's init) or V-JEPA 2-pretrained on task videos.
 void make_encoder(const Options& o, nn::ParameterSet<float>& P) {
   P.init(o.seed);
@@ -188,7 +204,7 @@ void make_encoder(const Options& o, nn::ParameterSet<float>& P) {
   vc.seed = o.seed + 1000;
   ReachVideos videos{vc};
   train::Trainer<Model, ReachVideos> trainer(model, videos, tc);
-  if (o.resume && fs::exists(ck)) train::load_checkpoint(ck.string(), model, trainer);
+  if (o.resume && fs::exists(ck)) resuming(ck, o, [&] { train::load_checkpoint(ck.string(), model, trainer); });
   if (!trainer.finished()) {
     std::fprintf(stderr, "pretraining the frozen encoder with the V-JEPA 2 recipe on task videos (%llu steps)\n",
                  static_cast<unsigned long long>(o.pretrain_steps));
@@ -305,7 +321,8 @@ void check_task(const Options& o, const planning::ReachEnvConfig& c) {
 
 int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
-  fs::create_directories(o.out);
+  for (const auto& t : train::prepare_run_directory(o.out, "--out"))  // checked before any work
+    std::fprintf(stderr, "jepa: removed %s/%s, a temporary file left by an interrupted run\n", o.out.c_str(), t.c_str());
   planning::ReachEnvConfig ec;
   ec.dynamics = o.dynamics;
   ec.seed = o.seed;
@@ -327,7 +344,7 @@ int main(int argc, char** argv) try {
   train::AcTrainer<Encoder, Predictor, planning::ReachTrajectories> trainer(frames, pred, P, data, tc);
   const fs::path ck = fs::path(o.out) / "ac_checkpoint.safetensors";
   if (o.resume && fs::exists(ck)) {
-    train::load_ac_checkpoint(ck.string(), trainer);
+    resuming(ck, o, [&] { train::load_ac_checkpoint(ck.string(), trainer); });
     std::fprintf(stderr, "resumed %s at step %llu\n", ck.c_str(), static_cast<unsigned long long>(trainer.state().step));
   }
   if (!trainer.finished()) {
@@ -454,7 +471,17 @@ int main(int argc, char** argv) try {
               static_cast<long long>(cem.samples), static_cast<long long>(cem.topk), static_cast<long long>(cem.iterations),
               static_cast<long long>(greedy.samples));
   return 0;
+} catch (const MemoryError& e) {
+  std::fprintf(stderr, "error: %s; the memory is set by --batch, --samples and --horizons: lower them\n", e.what());
+  return 2;
+} catch (const std::bad_alloc&) {
+  std::fprintf(stderr, "error: jepa: out of memory (%s available); the memory is set by --batch, --samples and "
+                       "--horizons: lower them\n", format_bytes(available_host_memory()).c_str());
+  return 2;
 } catch (const std::exception& e) {
-  std::fprintf(stderr, "%s\n", e.what());
-  return 1;
+  std::fprintf(stderr, "error: %s\n", e.what());
+  return 2;
+} catch (...) {
+  std::fprintf(stderr, "error: jepa: an unknown exception ended the run\n");
+  return 2;
 }

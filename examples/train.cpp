@@ -48,7 +48,7 @@ namespace {
 
 struct Options {
   std::string family = "vjepa2", size = "micro", out = "jepa-run", config, data = "synthetic", image_data;
-  std::uint64_t steps = 300, cooldown_steps = 60, checkpoint_every = 100, seed = 239;
+  std::uint64_t steps = 300, cooldown_steps = 60, checkpoint_every = 100, seed = 239, stop_after = 0;
   index_t batch = 4, frames = 4, res = 64, cooldown_frames = 8, cooldown_res = 64, image_batch = -1;
   index_t micro_batches = 1;
   std::optional<double> lr, lr_start, ema, wd;  // unset: the recipe's value
@@ -90,6 +90,7 @@ const Key kKeys[] = {
     {"ema", "--ema", Kind::number, 0, 1, false, "EMA momentum in [0, 1] (default: the recipe's)"},
     {"out", "--out", Kind::text, 0, 0, false, "run directory (default jepa-run)"},
     {"checkpoint_every", "--checkpoint-every", Kind::count, 0, kMaxSteps, false, "checkpoint every N steps, 0 = at the end (default 100)"},
+    {"stop_after", "--stop-after", Kind::count, 0, kMaxSteps, false, "train at most N steps now, checkpoint, exit; 0 = all (default 0)"},
     {"seed", "--seed", Kind::seed, 0, 0, false, "model and mask seed (default 239)"},
     {"data", "--data", Kind::text, 0, 0, false, "synthetic | videos:DIR | frames:DIR | images:DIR"},
     {"image_data", "--image-data", Kind::text, 0, 0, false, "2.1 image stream, e.g. images:DIR"},
@@ -115,6 +116,7 @@ void usage() {
       "                     checked writable before the first step\n"
       "  --checkpoint-every N   atomic checkpoint every N steps (default 100); a checkpoint is replaced\n"
       "                     only while the run is healthy (no skipped step, no exploding loss or weights)\n"
+      "  --stop-after N     train at most N more steps in this invocation, checkpoint, exit (resume later)\n"
       "  --seed N           model and mask seed (default 239, as the V-JEPA 2 configs)\n"
       "  --data SPEC        synthetic (default: moving shapes, no download) | videos:DIR | frames:DIR |\n"
       "                     images:DIR — videos at 4 fps with the recipe's crop, flip and normalisation;\n"
@@ -141,6 +143,7 @@ void assign(Options& o, const Key& k, double num, std::uint64_t u, const std::st
   else if (key == "steps") o.steps = u;
   else if (key == "cooldown_steps") o.cooldown_steps = u;
   else if (key == "checkpoint_every") o.checkpoint_every = u;
+  else if (key == "stop_after") o.stop_after = u;
   else if (key == "seed") o.seed = u;
   else if (key == "batch") o.batch = idx();
   else if (key == "frames") o.frames = idx();
@@ -342,9 +345,13 @@ train::AnySource make_source(const std::string& spec, std::uint64_t seed) {
 }
 
 /// "--steps 30 --cooldown-steps 2": the options that set a schedule of `steps` per stage.
-std::string schedule_options(const std::vector<std::uint64_t>& steps) {
-  std::string r = "--steps " + std::to_string(steps.empty() ? 0 : steps[0]);
-  r += " --cooldown-steps " + std::to_string(steps.size() > 1 ? steps[1] : 0);
+std::string schedule_options(const std::vector<std::uint64_t>& steps, bool has_cooldown) {
+  std::string r = "--steps ";
+  r += std::to_string(steps.empty() ? 0 : steps[0]);
+  if (has_cooldown) {
+    r += " --cooldown-steps ";
+    r += std::to_string(steps.size() > 1 ? steps[1] : 0);
+  }
   return r;
 }
 
@@ -376,6 +383,7 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     trainer.run();
     return 0;
   }
+  const bool v2 = o.family == "vjepa2" || o.family == "vjepa2_1";
   std::vector<std::uint64_t> schedule;
   for (const auto& st : cfg.stages) schedule.push_back(st.steps());
   std::printf("model      %s: encoder %zu + predictor %zu parameters\n", name, model.encoder().param_count(),
@@ -403,10 +411,10 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     if (!theirs.empty() && theirs != schedule)
       throw ConfigError("jepa: --out '" + o.out + "' holds a checkpoint of a run of " +
                         train::describe_schedule(theirs, cfg.stages) + ", but this command asks for " +
-                        train::describe_schedule(schedule, cfg.stages) + " (" + schedule_options(schedule) +
+                        train::describe_schedule(schedule, cfg.stages) + " (" + schedule_options(schedule, v2) +
                         "). The warmup, the learning-rate decay and the 2.1 λ ramp are derived from these step counts, "
                         "so continuing would silently change the schedule. To continue that run, give " +
-                        schedule_options(theirs) + "; to train a new one, give another --out or --no-resume");
+                        schedule_options(theirs, v2) + "; to train a new one, give another --out or --no-resume");
     try {
       train::load_checkpoint(ckpt.string(), model, trainer);
     } catch (const jepa::Error& e) {
@@ -452,7 +460,7 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     if (o.checkpoint_every && log.step % o.checkpoint_every == 0) checkpoint(log.step);
   };
   try {
-    trainer.run();
+    trainer.run(o.stop_after ? o.stop_after : ~std::uint64_t{0});
   } catch (const NumericError& e) {  // too many non-finite steps in a row: say what is on disk
     trainer.write_csv(csv);
     trainer.write_loss_png(png, name);

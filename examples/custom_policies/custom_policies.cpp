@@ -39,7 +39,7 @@ int main() {
                   static_cast<long>(rep.target_len[0]));
     }
     return 0;
-  } catch (const jepa::Error& e) {
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   }

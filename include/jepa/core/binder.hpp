@@ -32,7 +32,10 @@ class Binder {
 
   template <class Arena>
   void bind(Arena& arena) {
-    arena.resize(plan_.bytes());
+    if constexpr (requires { arena.resize(plan_.bytes(), category_description(plan_.category())); })
+      arena.resize(plan_.bytes(), category_description(plan_.category()));
+    else
+      arena.resize(plan_.bytes());
     for (auto& [slot, h] : slots_) *slot = arena.template ptr<T>(plan_.spec(h));
     for (auto& [slot, h] : other_) *slot = static_cast<void*>(arena.data() + plan_.spec(h).offset);
     slots_.clear();

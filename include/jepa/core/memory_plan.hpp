@@ -13,6 +13,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -24,6 +25,18 @@
 namespace jepa {
 
 enum class MemoryCategory : std::uint8_t { parameters, gradients, optimizer_state, activations, workspace };
+
+/// What a category holds, for messages ("the activations of a forward/backward state").
+inline const char* category_description(MemoryCategory c) {
+  switch (c) {
+    case MemoryCategory::parameters: return "the parameters";
+    case MemoryCategory::gradients: return "the gradients";
+    case MemoryCategory::optimizer_state: return "the optimizer state";
+    case MemoryCategory::activations: return "the activations of a forward/backward state";
+    case MemoryCategory::workspace: return "a workspace";
+  }
+  return "a host arena";
+}
 
 struct TensorSpec {
   std::string name;
@@ -74,13 +87,14 @@ class MemoryPlan {
 class HostArena {
  public:
   HostArena() = default;
-  explicit HostArena(std::size_t bytes) { resize(bytes); }
+  explicit HostArena(std::size_t bytes, std::string_view what = "a host arena") { resize(bytes, what); }
 
-  void resize(std::size_t bytes) {
+  /// `what` names the contents in the message of a refused allocation ("the parameters", …).
+  void resize(std::size_t bytes, std::string_view what = "a host arena") {
     if (bytes == bytes_) return;
     void* p = nullptr;
     if (bytes) {
-      require_host_memory(bytes, "a host arena");  // refuse before the kernel's OOM killer acts
+      require_host_memory(bytes, what);  // refuse before the kernel's OOM killer acts
       p = std::aligned_alloc(MemoryPlan::kAlignment, MemoryPlan::align_up(bytes));
       if (!p)
         throw MemoryError(detail::cat("jepa: could not allocate ", format_bytes(bytes), " (", format_bytes(available_host_memory()),

@@ -102,7 +102,7 @@ class ParameterSet {
   static constexpr bool on_host = std::is_same_v<Arena, HostArena>;
 
   ParameterSet() = default;
-  explicit ParameterSet(const ParamLayout& layout) : layout_(&layout), arena_(layout.numel() * sizeof(T)) {}
+  explicit ParameterSet(const ParamLayout& layout) : layout_(&layout), arena_(make_arena(layout.numel() * sizeof(T))) {}
 
   T* data() { return reinterpret_cast<T*>(arena_.data()); }
   const T* data() const { return reinterpret_cast<const T*>(arena_.data()); }
@@ -147,6 +147,10 @@ JEPA_OMP(parallel for schedule(dynamic, 1))
   }
 
   const ParamLayout* layout_ = nullptr;
+  static Arena make_arena(std::size_t bytes) {
+    if constexpr (on_host) return Arena(bytes, "a parameter set (weights, gradients or optimizer moments)");
+    else return Arena(bytes);
+  }
   Arena arena_;
 };
 
