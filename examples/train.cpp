@@ -380,7 +380,7 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
   train::Trainer trainer(model, video, cfg, &images, comm);
   const auto ckpt = std::filesystem::path(o.out) / "checkpoint.safetensors";
   if (!root) {  // the other ranks train in step with rank 0, which prints, writes, and resumes
-    trainer.run();
+    trainer.run(o.stop_after ? o.stop_after : ~std::uint64_t{0});
     return 0;
   }
   const bool v2 = o.family == "vjepa2" || o.family == "vjepa2_1";

@@ -324,6 +324,32 @@ def _(ctx):
 
 
 # ---------------------------------------------------------------------------------------------------
+# 10. The 2.1 cooldown trains the recipe's cooldown objective: λ held at 0.5 from its first step, also
+#     after a resume inside the cooldown (the weighting is checked per step by the unit tests).
+# ---------------------------------------------------------------------------------------------------
+@case("vjepa21_cooldown_lambda_held_across_a_resume", 10, smoke=True)
+def _(ctx):
+    d = ctx.path("cool21")
+    args = ["--family", "vjepa2_1", "--steps", "20", "--cooldown-steps", "4", "--batch", "2", "--image-batch", "1",
+            "--checkpoint-every", "1", "--out", d]
+    rc, out, err, _ = ctx.run("train", args + ["--stop-after", "22"])  # stops inside the cooldown
+    if rc != 0:
+        return False, f"exit {rc}: {err[-300:]}"
+    rc, out, err, _ = ctx.run("train", args)
+    if rc != 0 or "resumed" not in out:
+        return False, f"resume: exit {rc}: {err[-300:]}"
+    rows = [r.split(",") for r in open(os.path.join(d, "log.csv")).read().splitlines()[1:]]
+    lam = [(int(r[0]), int(r[1]), float(r[8])) for r in rows]
+    cool = [l for s, st, l in lam if st == 1]
+    pre_start = [l for s, st, l in lam if st == 0 and s == 1]
+    if len(cool) != 4 or any(abs(l - 0.5) > 1e-12 for l in cool):
+        return False, f"cooldown lambda {cool}, want 4 x 0.5"
+    if pre_start != [0.0]:
+        return False, f"pretraining starts at lambda {pre_start}, want 0 (the ramp)"
+    return True, "lambda 0 -> ramp -> 0.5 held through the cooldown and its resume"
+
+
+# ---------------------------------------------------------------------------------------------------
 # 11. A flipped bit in a checkpoint's data is caught by its content hash.
 # ---------------------------------------------------------------------------------------------------
 @case("bit_flip_in_checkpoint_data", 11, smoke=True)
