@@ -7,8 +7,11 @@
 // safetensors) → io::write_npy and eval::pca_feature_map.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -18,10 +21,12 @@
 #endif
 
 #include "cli.hpp"
+#include "jepa/core/memory_budget.hpp"
 #include "jepa/data/synthetic_video.hpp"
 #include "jepa/eval/feature_map.hpp"
 #include "jepa/io/media.hpp"
 #include "jepa/io/npy.hpp"
+#include "jepa/io/png.hpp"
 #include "jepa/models/inference.hpp"
 #include "jepa/models/presets.hpp"
 
@@ -79,8 +84,12 @@ void usage() {
       "                            the official out_layers)\n"
       "  --png FILE.png            PCA feature map: first frame | top-3 components of its tokens as RGB\n"
       "                            (default features.png; '' to skip)\n"
-      "  --threads N               CPU threads (default: OMP_NUM_THREADS or all cores)\n"
+      "  --threads N               CPU threads, 1 to 4096 (default: OMP_NUM_THREADS or all cores)\n"
       "  -h, --help                this text\n"
+      "\n"
+      "The output paths are checked before the work, and the memory the input and the model need is\n"
+      "estimated before anything large is allocated: a run that cannot fit is refused with the options\n"
+      "that set its size. Features that come out non-finite (NaN or infinite) are an error, not an output.\n"
       "\n"
       "Examples\n"
       "  /usr/bin/python3 tools/convert_checkpoint.py vitl.pt vitl.safetensors\n"
@@ -99,9 +108,21 @@ struct Options {
   std::vector<int> layers;
 };
 
+// What main reports when memory runs out anyway: the step, and the options that set the size.
+const char* g_stage = "reading the options";
+
+/// An integer option's value within [lo, hi], else a ConfigError naming the option and the range.
+long long in_range(examples::Args& args, const char* name, long long lo, long long hi, const char* meaning = "") {
+  const long long v = args.integer();
+  if (v < lo || v > hi) fail_field(name, v, jepa::detail::cat("must be in [", lo, ", ", hi, "]", meaning));
+  return v;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   o.media.crop = 256;
+  // Every value is range-checked as it is read, in the command line's terms; what depends on the
+  // model (patch and tubelet multiples, block indices) is checked in run() before any work.
   for (examples::Args args(argc, argv); args.next();) {
     if (args.is("-h") || args.is("--help")) {
       usage();
@@ -111,31 +132,68 @@ Options parse(int argc, char** argv) {
     else if (args.is("--section")) o.section = args.value(), o.have_section = true;
     else if (args.is("--family")) o.family = args.value();
     else if (args.is("--model")) o.model = args.value();
-    else if (args.is("--patch")) o.patch = static_cast<int>(args.integer());
-    else if (args.is("--random-weights")) o.random = true, o.seed = args.count();
-    else if (args.is("--frames")) o.media.frames = args.integer();
-    else if (args.is("--frame-step")) o.media.frame_step = static_cast<int>(args.integer());
-    else if (args.is("--fps")) o.media.target_fps = static_cast<int>(args.integer());
-    else if (args.is("--start")) o.media.start = args.integer();
-    else if (args.is("--folder-fps")) o.media.folder_fps = args.number();
-    else if (args.is("--crop")) o.media.crop = static_cast<int>(args.integer());
-    else if (args.is("--image-frames")) o.image_frames = args.integer();
+    else if (args.is("--patch")) {
+      o.patch = static_cast<int>(args.integer());
+      if (o.patch != 14 && o.patch != 16) fail_field("--patch", o.patch, "I-JEPA releases use 14 or 16");
+    } else if (args.is("--random-weights")) o.random = true, o.seed = args.count();
+    else if (args.is("--frames")) o.media.frames = in_range(args, "--frames", 0, 1 << 20, " (0 = every step-th frame to the end)");
+    else if (args.is("--frame-step")) o.media.frame_step = static_cast<int>(in_range(args, "--frame-step", 1, 1 << 30));
+    else if (args.is("--fps")) o.media.target_fps = static_cast<int>(in_range(args, "--fps", 1, 1000));
+    else if (args.is("--start")) o.media.start = in_range(args, "--start", 0, 1LL << 40, " (a frame index)");
+    else if (args.is("--folder-fps")) {
+      o.media.folder_fps = args.number();
+      if (!(std::isfinite(o.media.folder_fps) && o.media.folder_fps > 0 && o.media.folder_fps <= 1e6))
+        fail_field("--folder-fps", o.media.folder_fps, "must be a finite frame rate in (0, 1e6]");
+    } else if (args.is("--crop")) o.media.crop = static_cast<int>(in_range(args, "--crop", 0, 1 << 16, " (0 = native size)"));
+    else if (args.is("--image-frames")) o.image_frames = in_range(args, "--image-frames", 1, 1 << 20);
     else if (args.is("--out")) o.out = args.value();
     else if (args.is("--png")) o.png = args.value();
-    else if (args.is("--threads")) o.threads = static_cast<int>(args.integer());
+    else if (args.is("--threads")) o.threads = static_cast<int>(in_range(args, "--threads", 1, 4096));
     else if (args.is("--layers")) {
-      for (const long long l : args.integer_list()) o.layers.push_back(static_cast<int>(l));
+      for (const long long l : args.integer_list()) {
+        if (l < 0 || l > 1024) fail_field("--layers", l, "block indices must be in [0, depth of the model)");
+        o.layers.push_back(static_cast<int>(l));
+      }
     } else if (args.is_option()) args.unknown();
     else if (o.input.empty()) o.input = args.flag();
     else throw ConfigError(jepa::detail::cat("jepa: a second input '", args.flag(), "' was given; extract_features takes one"));
   }
   if (o.input.empty() && !o.synthetic) throw ConfigError("jepa: no INPUT given (a video, a frame folder or an image; or --synthetic; see --help)");
+  if (!o.input.empty() && o.synthetic) throw ConfigError("jepa: INPUT '" + o.input + "' and --synthetic exclude each other");
   if (o.weights.empty() && !o.random)
     throw ConfigError("jepa: no --weights FILE.safetensors given; pass one, or --random-weights SEED for a demo");
   if (!o.weights.empty() && o.random) throw ConfigError("jepa: --weights and --random-weights exclude each other");
   if (o.out.size() < 5 || o.out.substr(o.out.size() - 4) != ".npy")
     throw ConfigError(jepa::detail::cat("jepa: --out = '", o.out, "' must end in .npy"));
+  if (o.media.target_fps > 0 && o.media.frame_step > 0)
+    throw ConfigError("jepa: --fps and --frame-step exclude each other (--fps derives the step from the native frame rate)");
+  for (std::size_t j = 0; j < o.layers.size(); ++j)
+    for (std::size_t i = 0; i < j; ++i)
+      if (o.layers[i] == o.layers[j]) fail_field("--layers", o.layers[j], "each block may be listed once");
   return o;
+}
+
+/// The library names its options by their C++ fields (MediaOptions.start); the command line calls
+/// them --start. Applied to the messages of library errors that reach the user.
+std::string in_user_terms(std::string m) {
+  static const std::pair<const char*, const char*> names[] = {
+      {"MediaOptions.frames_multiple_of", "the tubelet length"},
+      {"MediaOptions.frame_step", "--frame-step"},
+      {"MediaOptions.target_fps", "--fps"},
+      {"MediaOptions.folder_fps", "--folder-fps"},
+      {"MediaOptions.frames", "--frames"},
+      {"MediaOptions.start", "--start"},
+      {"MediaOptions.crop", "--crop"},
+      {"EncodeOptions.image_frames", "--image-frames"},
+      {"SyntheticVideoConfig.frames", "--frames"},
+      {"SyntheticVideoConfig.height/width", "--crop"},
+      {"needed for target_fps (use frame_step)", "needed for --fps (use --frame-step)"},
+      {"target_fps needs", "--fps needs"},
+  };
+  for (const auto& [lib, cli] : names)
+    for (std::size_t at = m.find(lib); at != std::string::npos; at = m.find(lib, at + std::strlen(cli)))
+      m.replace(at, std::strlen(lib), cli);
+  return m;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -175,10 +233,122 @@ std::string sibling(const std::string& out, const std::string& suffix) {
   return jepa::detail::cat(out.substr(0, out.size() - 4), suffix, ".npy");
 }
 
+/// Bytes of the encoder's inference State for `tokens` tokens of clips of `piece_frames` frames (the
+/// tubelet, or 1 for an image), with `layers`. A State's plan is affine in the token count (every
+/// buffer is rows × a fixed width), so it is planned for real at two small geometries (64 and 128
+/// tokens; a few MiB) and extrapolated in long double, which stays meaningful for sizes whose plan
+/// itself would overflow.
+template <class Enc>
+long double planned_state_bytes(const Enc& enc, index_t piece_frames, long double tokens, const std::vector<int>& layers) {
+  const index_t p = Enc::video_tokenizer_type::patch;
+  const InputGeometry g1{piece_frames, 8 * p, 8 * p}, g2{piece_frames, 8 * p, 16 * p};
+  const auto s1 = static_cast<long double>(enc.make_state(Mode::inference, 1, g1, enc.grid(g1).size(), layers).bytes());
+  const auto s2 = static_cast<long double>(enc.make_state(Mode::inference, 1, g2, enc.grid(g2).size(), layers).bytes());
+  const long double t1 = static_cast<long double>(enc.grid(g1).size()), t2 = static_cast<long double>(enc.grid(g2).size());
+  return std::max(0.0L, s1 + (s2 - s1) / (t2 - t1) * (tokens - t1));
+}
+
+std::size_t to_bytes(long double b) { return bytes_of(std::max(b, 1.0L)); }
+
+/// Throws NumericError when any feature is NaN or infinite: such features must not be written as if
+/// they were a result.
+void require_finite(const std::vector<float>& v, const char* what, const Options& o, index_t dim) {
+  std::size_t bad = 0, first = v.size();
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) {
+      if (!bad) first = i;
+      ++bad;
+    }
+  if (!bad) return;
+  const std::string weights = o.weights.empty() ? jepa::detail::cat("the random weights (seed ", o.seed, ")")
+                                                : "the weights in '" + o.weights + "'";
+  throw NumericError(jepa::detail::cat("jepa: ", weights, " produce non-finite features: ", bad, " of ", v.size(), " ", what,
+                                       " values are NaN or infinite (first at token ", first / static_cast<std::size_t>(dim),
+                                       ", channel ", first % static_cast<std::size_t>(dim),
+                                       "); nothing was written. The checkpoint holds values too large for float32 arithmetic, ",
+                                       "or is damaged"));
+}
+
 template <class Enc>
 int run(const Options& o, const VitConfig& cfg, const std::string& name) {
   using clock = std::chrono::steady_clock;
-  FeatureExtractor<Enc> ex(cfg);
+  using Ex = FeatureExtractor<Enc>;
+  constexpr index_t t = Enc::video_tokenizer_type::tubelet;
+  constexpr index_t p = Enc::video_tokenizer_type::patch;
+
+  // Options that depend on the model, in the command line's terms, before any work.
+  g_stage = "checking the options";
+  for (const int l : o.layers)
+    if (l >= Enc::depth) fail_field("--layers", l, jepa::detail::cat("block indices must be in [0, ", Enc::depth, ") for ", name));
+  if (o.media.crop > 0 && o.media.crop % p)
+    fail_field("--crop", o.media.crop, jepa::detail::cat("must be a multiple of the patch size ", p, " of ", name, " (or 0 for the native size)"));
+  if (o.media.frames > 1 && o.media.frames % t)
+    fail_field("--frames", o.media.frames, jepa::detail::cat("must be a multiple of the tubelet length ", t, " of ", name,
+                                                             " (or 1 for a single frame, 0 for every frame)"));
+  if constexpr (!Ex::image_tokenizer && !Ex::single_frame)
+    if (o.image_frames % t)
+      fail_field("--image-frames", o.image_frames, jepa::detail::cat("must be a multiple of the tubelet length ", t, " of ", name));
+
+  // Input: decoded and shrunk frame by frame (io::load_media checks its own memory).
+  g_stage = "loading the input";
+  io::MediaClip clip;
+  const auto t0 = clock::now();
+  if (o.synthetic) {
+    data::SyntheticVideoConfig sc;
+    sc.frames = o.media.frames > 0 ? o.media.frames : 16;
+    sc.height = sc.width = o.media.crop > 0 ? o.media.crop : 224;
+    require_host_memory(bytes_of(3, sc.frames, sc.height, sc.width, sizeof(float)),
+                        jepa::detail::cat("the synthetic clip (3x", sc.frames, "x", sc.height, "x", sc.width, " floats)"),
+                        "lower --frames or --crop");
+    data::SyntheticVideo src(sc);
+    clip.pixels.resize(static_cast<std::size_t>(3 * sc.frames * sc.height * sc.width));
+    src.batch(0, 1, clip.pixels.data());
+    clip.frames = sc.frames, clip.height = sc.height, clip.width = sc.width;
+    clip.kind = sc.frames == 1 ? io::MediaKind::image : io::MediaKind::video;
+    clip.source = "synthetic video";
+  } else {
+    io::MediaOptions mo = o.media;
+    mo.frames_multiple_of = t;
+    clip = io::load_media(o.input, mo);
+  }
+  const double t_load = std::chrono::duration<double>(clock::now() - t0).count();
+  std::printf("input      %s (%s): %lld frame(s) -> 3x%lldx%lldx%lld in %.2f s\n", clip.source.c_str(),
+              io::media_kind_name(clip.kind), static_cast<long long>(clip.frames), static_cast<long long>(clip.frames),
+              static_cast<long long>(clip.height), static_cast<long long>(clip.width), t_load);
+  if (clip.height % p || clip.width % p)
+    throw ConfigError(jepa::detail::cat("jepa: '", clip.source, "' is ", clip.width, "x", clip.height,
+                                        " at its native size (--crop 0), not a multiple of the patch size ", p, " of ", name,
+                                        "; pass --crop (e.g. --crop 256)"));
+
+  // Memory, estimated before the model exists: parameters (and the checkpoint read), the inference
+  // State, the feature copies, an image repeated in time, the PCA map.
+  g_stage = "estimating the memory";
+  const bool image = clip.frames == 1;
+  index_t F = clip.frames;
+  if constexpr (!Ex::image_tokenizer && !Ex::single_frame)
+    if (image) F = o.image_frames > 0 ? o.image_frames : t;
+  const index_t piece = (Ex::image_tokenizer && image) ? 1 : t;
+  {
+    const Enc enc(cfg);  // layout only
+    const long double tokens = static_cast<long double>(F / piece) * static_cast<long double>(clip.height / p) *
+                               static_cast<long double>(clip.width / p);
+    const long double D = static_cast<long double>(cfg.embed_dim);
+    const long double params_b = static_cast<long double>(enc.param_count()) * 4 * (o.weights.empty() ? 1 : 2);
+    const long double state_b = planned_state_bytes(enc, piece, tokens, o.layers);
+    const long double copies = 1.0L + Enc::num_taps + static_cast<long double>(o.layers.size());
+    const long double hw = static_cast<long double>(clip.height / p) * static_cast<long double>(clip.width / p);
+    const long double other_b = tokens * (D * 4 * copies + 8) +
+                                (image && F > 1 ? 3.0L * F * clip.height * clip.width * 4 : 0.0L) + hw * D * 8 * 2 +
+                                2.0L * clip.height * clip.width * 3;
+    require_host_memory(to_bytes(params_b + state_b + other_b),
+                        jepa::detail::cat("encoding a ", F, "x", clip.height, "x", clip.width, " input with ", name,
+                                          " (parameters ", format_bytes(to_bytes(params_b)), ", activations ",
+                                          format_bytes(to_bytes(state_b)), ", features and maps ", format_bytes(to_bytes(other_b)), ")"),
+                        "lower --crop or --frames (or --image-frames), list fewer --layers, or use a smaller --model");
+  }
+
+  g_stage = "loading the weights";
+  Ex ex(cfg);
   if (!o.weights.empty()) {
     const Checkpoint ck(o.weights);
     WeightsOptions wo;
@@ -193,32 +363,11 @@ int run(const Options& o, const VitConfig& cfg, const std::string& name) {
   std::printf("model      %s, %zu parameters, depth %d, D %ld, heads %ld\n", name.c_str(), ex.encoder().param_count(),
               Enc::depth, static_cast<long>(cfg.embed_dim), static_cast<long>(cfg.num_heads));
 
-  // Input.
-  io::MediaClip clip;
-  const auto t0 = clock::now();
-  if (o.synthetic) {
-    data::SyntheticVideoConfig sc;
-    sc.frames = o.media.frames > 0 ? o.media.frames : 16;
-    sc.height = sc.width = o.media.crop > 0 ? o.media.crop : 224;
-    data::SyntheticVideo src(sc);
-    clip.pixels.resize(static_cast<std::size_t>(3 * sc.frames * sc.height * sc.width));
-    src.batch(0, 1, clip.pixels.data());
-    clip.frames = sc.frames, clip.height = sc.height, clip.width = sc.width;
-    clip.kind = sc.frames == 1 ? io::MediaKind::image : io::MediaKind::video;
-    clip.source = "synthetic video";
-  } else {
-    clip = io::load_media(o.input, o.media);
-  }
-  const double t_load = std::chrono::duration<double>(clock::now() - t0).count();
-  std::printf("input      %s (%s): %lld frame(s) -> 3x%lldx%lldx%lld in %.2f s\n", clip.source.c_str(),
-              io::media_kind_name(clip.kind), static_cast<long long>(clip.frames), static_cast<long long>(clip.frames),
-              static_cast<long long>(clip.height), static_cast<long long>(clip.width), t_load);
-
   // Encode.
+  g_stage = "encoding";
   EncodeOptions eo;
   eo.layers = o.layers;
   eo.image_frames = o.image_frames;
-  const bool image = clip.frames == 1;
   std::fprintf(stderr, "[1/2] encoding %s ...\n", image ? "an image" : "a clip");
   const auto t1 = clock::now();
   const Features<float> f =
@@ -230,8 +379,13 @@ int run(const Options& o, const VitConfig& cfg, const std::string& name) {
   std::printf("features   (B, N, D) = (1, %lld, %lld) on a %lldx%lldx%lld token grid, %.2f s\n",
               static_cast<long long>(f.tokens_per_sample), static_cast<long long>(f.dim), static_cast<long long>(f.grid.t),
               static_cast<long long>(f.grid.h), static_cast<long long>(f.grid.w), t_enc);
+  require_finite(f.tokens, "token", o, f.dim);
+  for (const auto& tap : f.taps) require_finite(tap, "tap", o, f.dim);
+  for (const auto& layer : f.layers) require_finite(layer, "layer", o, f.dim);
+  require_finite(f.pooled, "pooled", o, f.dim);
 
   // Outputs.
+  g_stage = "writing the outputs";
   const Shape tok{1, f.tokens_per_sample, f.dim};
   io::write_npy(o.out, tok, f.tokens);
   io::write_npy(sibling(o.out, "_pooled"), Shape{1, f.dim}, f.pooled);
@@ -247,8 +401,8 @@ int run(const Options& o, const VitConfig& cfg, const std::string& name) {
   }
   std::printf("\n");
   if (!o.png.empty()) {
-    const index_t F = clip.frames, H = clip.height, W = clip.width;
-    const TensorView<const float, 3> frame0(clip.pixels.data(), {3, H, W}, {F * H * W, W, 1});
+    const index_t Fc = clip.frames, H = clip.height, W = clip.width;
+    const TensorView<const float, 3> frame0(clip.pixels.data(), {3, H, W}, {Fc * H * W, W, 1});
     eval::pca_feature_map(f.tokens.data(), f.grid.h, f.grid.w, f.dim, frame0, o.png);
     std::printf("wrote      %s (frame 0 | PCA of its %lld tokens)\n", o.png.c_str(), static_cast<long long>(f.grid.h * f.grid.w));
   }
@@ -292,7 +446,6 @@ int dispatch(const Options& o) {
   } else if (o.family == "ijepa") {
     const VitConfig c = P::ijepa_config(S);
     const int p = o.patch ? o.patch : 14;
-    if (p != 14 && p != 16) fail_field("--patch", p, "I-JEPA releases use 14 or 16");
     if (p == 14 && S.depth == 32) return run<P::IJepaEncoder<P::vit_huge>>(o, c, name);
     using P16h = VitEncoder<32, tokenizers::Patch2d<16>, SinCos2d, FinalNorm, float>;
     using P16g = VitEncoder<40, tokenizers::Patch2d<16>, SinCos2d, FinalNorm, float>;
@@ -309,20 +462,37 @@ int dispatch(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  Options o;
+  const auto sizes = [&] {
+    return jepa::detail::cat("the memory is set by --crop ", o.media.crop, ", --frames ", o.media.frames,
+                             o.media.crop == 0 ? " and the input's native size" : "", ", --layers and --model");
+  };
   try {
-    Options o = parse(argc, argv);
+    o = parse(argc, argv);
 #ifdef _OPENMP
     if (o.threads > 0) omp_set_num_threads(o.threads);
 #endif
+    // Outputs are checked before the work, so a bad path does not cost a whole run.
+    io::check_writable(o.out, "--out");
+    if (!o.png.empty()) io::check_writable(o.png, "--png");
+    g_stage = "reading the checkpoint";
     if (!o.weights.empty()) detect(Checkpoint(o.weights), o);
     if (o.family.empty()) o.family = "vjepa2";
     if (o.model.empty()) o.model = "vit_large";
     return dispatch(o);
+  } catch (const MemoryError& e) {
+    const std::string m = in_user_terms(e.what());
+    // The library's own arenas say only "a host arena"; the estimates and the decoders say what for.
+    const bool generic = m.find("a host arena") != std::string::npos;
+    std::fprintf(stderr, "extract_features: error: %s%s\n", m.c_str(), generic ? ("; " + sizes()).c_str() : "");
   } catch (const jepa::Error& e) {
-    std::fprintf(stderr, "extract_features: error: %s\n", e.what());
-    return 2;
+    std::fprintf(stderr, "extract_features: error: %s\n", in_user_terms(e.what()).c_str());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "extract_features: error: jepa: out of memory (std::bad_alloc) while %s; %s\n", g_stage, sizes().c_str());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "extract_features: error: %s\n", e.what());
-    return 2;
+    std::fprintf(stderr, "extract_features: error: jepa: unexpected error while %s: %s\n", g_stage, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "extract_features: error: jepa: unknown exception while %s\n", g_stage);
   }
+  return 2;
 }

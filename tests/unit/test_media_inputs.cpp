@@ -97,6 +97,20 @@ Inputs& in() {
     }                                                                       \
   } while (0)
 
+/// A "Key:   123 kB" line of /proc/self/status, in KiB (−1 when absent).
+long long status_kib(const std::string& key) {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(key, 0) == 0) return std::atoll(line.c_str() + key.size());
+  return -1;
+}
+
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const char* n, const char* v) : name(n) { ::setenv(n, v, 1); }
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+
 std::vector<std::int64_t> reference_window(std::int64_t len, int frames, int step) {
   Rng r(0, 0);
   return data::sample_clip_indices(len, frames, step, r, false);
@@ -230,7 +244,7 @@ BOOST_AUTO_TEST_CASE(bad_inputs_name_the_file) {
   };
   io_err(in().dir / "missing.mp4", {"does not exist"});
   io_err(in().junk, {"jepa: "});
-  io_err(in().text_png, {"could not decode image file"});
+  io_err(in().text_png, {"is not a readable image (stb: unknown image type"});
   io_err(in().empty, {"holds no image files"});
   io::MediaOptions two;
   two.frames = 2;
@@ -242,4 +256,56 @@ BOOST_AUTO_TEST_CASE(bad_inputs_name_the_file) {
     late.start = 100;
     test::expect_error<ConfigError>([&] { (void)io::load_media(in().mp4, late); }, {"MediaOptions.start", "60 frames"});
   }
+}
+
+// A 16000x16000 single-frame video asked for 8 frames at crop 64: every frame is shrunk as it is
+// decoded, so the peak is one decoded frame and one RGB frame (about 1.1 GiB), not one
+// full-resolution copy per requested frame (8 x 732 MiB, which the kernel's OOM killer ended).
+BOOST_AUTO_TEST_CASE(huge_frame_is_shrunk_as_it_is_decoded) {
+  REQUIRE_VIDEO();
+  const fs::path big = in().dir / "big16k.avi";  // 1.5 MB on disk; ffmpeg needs about 1.4 GB to make it
+  if (!sh("ffmpeg -nostdin -v error -y -f lavfi -i color=c=red:s=16000x16000 -frames:v 1 -c:v mjpeg -pix_fmt yuvj420p " + q(big))) {
+    BOOST_TEST_MESSAGE("SKIPPED: ffmpeg could not make a 16000x16000 MJPEG frame");
+    return;
+  }
+  io::MediaOptions o;
+  o.frames = 8;
+  o.crop = 64;
+  std::ofstream reset("/proc/self/clear_refs");  // "5": VmHWM := VmRSS (Linux >= 4.0)
+  reset << "5";
+  reset.close();
+  if (reset.fail()) BOOST_TEST_MESSAGE("note: /proc/self/clear_refs not writable; the peak includes earlier tests");
+  const long long before = status_kib("VmRSS:");
+  io::MediaClip c;
+  try {
+    c = io::load_media(big, o);
+  } catch (const MemoryError& e) {  // a machine with less than about 1.2 GB free: refused, not killed
+    BOOST_TEST_MESSAGE("SKIPPED: " << e.what());
+    return;
+  }
+  const long long peak = status_kib("VmHWM:");
+  BOOST_TEST(c.frames == 8);
+  BOOST_TEST(c.source_width == 16000);
+  BOOST_TEST(c.pixels.size() == 3u * 8 * 64 * 64);
+  const float red = (1.0f - 0.485f) / 0.229f;
+  for (std::size_t f = 0; f < 8; ++f) BOOST_TEST(std::abs(c.pixels[f * 64 * 64 + 100] - red) < 0.05f);
+  const long long frame_kib = 16000LL * 16000 * 3 / 1024;
+  BOOST_TEST_MESSAGE("peak growth " << (peak - before) / 1024 << " MiB; one RGB frame is " << frame_kib / 1024 << " MiB");
+  if (before > 0 && peak > 0) BOOST_TEST(peak - before < 2 * frame_kib, "decoding held " << (peak - before) / 1024 << " MiB");
+}
+
+// The output clip is sized and checked before decoding: crop = 0 keeps 4000x4000 frames, 16 of
+// them are 3 GiB of floats — refused under a 1 GiB budget, naming the file and the options.
+BOOST_AUTO_TEST_CASE(output_clip_checked_against_memory) {
+  REQUIRE_VIDEO();
+  const fs::path p = in().dir / "large4k.avi";
+  BOOST_REQUIRE(sh("ffmpeg -nostdin -v error -y -f lavfi -i color=c=blue:s=4000x4000 -frames:v 1 -c:v mjpeg -pix_fmt yuvj420p " + q(p)));
+  ScopedEnv limit("JEPA_MEMORY_LIMIT", "1G");
+  io::MediaOptions o;
+  o.frames = 16;
+  o.crop = 0;
+  test::expect_error<MemoryError>([&] { (void)io::load_media(p, o); },
+                                  {p.string(), "3x16x4000x4000 floats", "MediaOptions.crop", "JEPA_MEMORY_LIMIT"});
+  o.crop = 64;  // the same file at the model's size fits
+  BOOST_TEST(io::load_media(p, o).pixels.size() == 3u * 16 * 64 * 64);
 }

@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <fcntl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -207,6 +208,48 @@ RgbFrame pattern_frame(int w, int h, int seed = 0) {
     for (int x = 0; x < w; ++x)
       for (int c = 0; c < 3; ++c) f.at(x, y)[c] = static_cast<std::uint8_t>((x * 7 + y * 13 + c * 50 + seed * 3) % 256);
   return f;
+}
+
+/// Sets an environment variable for one scope (JEPA_MEMORY_LIMIT plays a small machine).
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const char* n, const char* v) : name(n) { ::setenv(n, v, 1); }
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+
+/// Everything written to file descriptor 2 (stderr) while it lives, FFmpeg's own log included.
+struct StderrCapture {
+  fs::path file;
+  int saved = -1;
+  explicit StderrCapture(const fs::path& f) : file(f) {
+    std::fflush(stderr);
+    saved = ::dup(2);
+    const int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  std::string stop() {
+    if (saved >= 0) {
+      std::fflush(stderr);
+      ::dup2(saved, 2);
+      ::close(saved);
+      saved = -1;
+    }
+    const auto b = read_bytes(file);
+    return {b.begin(), b.end()};
+  }
+  ~StderrCapture() { stop(); }
+};
+
+/// A PNG that is only a header: signature, IHDR (w × h, 8-bit RGB) and IEND. stb_image does not
+/// check chunk CRCs, so they are left zero; enough for stbi_info and for the size checks.
+void write_png_header(const fs::path& p, std::uint32_t w, std::uint32_t h) {
+  std::vector<std::uint8_t> b{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+  for (const std::uint32_t v : {w, h})
+    for (int k = 3; k >= 0; --k) b.push_back(static_cast<std::uint8_t>(v >> (8 * k)));
+  for (const int v : {8, 2, 0, 0, 0, 0, 0, 0, 0}) b.push_back(static_cast<std::uint8_t>(v));  // depth, RGB, methods, CRC
+  for (const int v : {0, 0, 0, 0, int{'I'}, int{'E'}, int{'N'}, int{'D'}, 0, 0, 0, 0}) b.push_back(static_cast<std::uint8_t>(v));
+  write_bytes(p, b);
 }
 
 /// Undoes the ImageNet normalisation: back to 0..255.
@@ -650,9 +693,161 @@ BOOST_AUTO_TEST_CASE(read_image_png_and_errors) {
   BOOST_TEST(f.rgb == img.data, boost::test_tools::per_element());
   std::ofstream(d / "bad.png") << "not a png at all";
   BOOST_CHECK_EXCEPTION(io::read_image((d / "bad.png").string()), IoError,
-                        [&](const IoError& e) { return message_has(e, "bad.png") && message_has(e, "could not decode"); });
+                        [&](const IoError& e) { return message_has(e, "bad.png") && message_has(e, "is not a readable image"); });
   BOOST_CHECK_EXCEPTION(io::read_image((d / "nope.png").string()), IoError,
                         [&](const IoError& e) { return message_has(e, "nope.png") && message_has(e, "does not exist"); });
+}
+
+// stb_image's bare reasons ("unknown image type", "too large") become sentences about the file.
+BOOST_AUTO_TEST_CASE(read_image_failures_are_sentences) {
+  const fs::path d = media().dir;
+  std::ofstream(d / "text.png") << "not a png at all";
+  BOOST_CHECK_EXCEPTION(io::read_image((d / "text.png").string()), IoError, [&](const IoError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return message_has(e, "image file '" + (d / "text.png").string() + "' is not a readable image (stb: unknown image type");
+  });
+  // A header claiming 30000x30000: more than stb decodes, said with the size (stbi_info itself refuses
+  // to report it), on every machine (before any memory check).
+  write_png_header(d / "huge.png", 30000, 30000);
+  BOOST_CHECK_EXCEPTION(io::read_image((d / "huge.png").string()), IoError, [&](const IoError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return message_has(e, (d / "huge.png").string()) && message_has(e, "is 30000x30000, larger than stb_image decodes");
+  });
+  // A JPEG's size is read from its SOF marker: a tiny JPEG with the size patched to 40000x40000.
+  io::RgbImage img(8, 8);
+  BOOST_REQUIRE(stbi_write_jpg((d / "patched.jpg").c_str(), 8, 8, 3, img.data.data(), 90));
+  auto j = read_bytes(d / "patched.jpg");
+  for (std::size_t i = 2; i + 9 < j.size(); ++i)
+    if (j[i] == 0xFF && j[i + 1] == 0xC0) {
+      j[i + 5] = j[i + 7] = 40000 >> 8;
+      j[i + 6] = j[i + 8] = 40000 & 255;
+      break;
+    }
+  write_bytes(d / "patched.jpg", j);
+  BOOST_CHECK_EXCEPTION(io::read_image((d / "patched.jpg").string()), IoError, [&](const IoError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return message_has(e, "is 40000x40000, larger than stb_image decodes");
+  });
+  // Damaged data: the file, "damaged", and stb's reason.
+  std::ofstream(d / "cut.png", std::ios::binary) << std::string("\x89PNG\r\n\x1a\n", 8) << "garbage";
+  BOOST_CHECK_EXCEPTION(io::read_image((d / "cut.png").string()), IoError, [&](const IoError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return message_has(e, "cut.png") && message_has(e, "(stb: ");
+  });
+}
+
+// An image whose pixels alone exceed the memory left is refused before stb allocates them.
+BOOST_AUTO_TEST_CASE(read_image_refuses_what_memory_cannot_hold) {
+  const fs::path p = media().dir / "big_header.png";
+  write_png_header(p, 16000, 16000);
+  ScopedEnv limit("JEPA_MEMORY_LIMIT", "256M");
+  BOOST_CHECK_EXCEPTION(io::read_image(p.string()), MemoryError, [&](const MemoryError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return message_has(e, p.string()) && message_has(e, "16000x16000") && message_has(e, "JEPA_MEMORY_LIMIT");
+  });
+}
+
+// FFmpeg's own log lines stay off stderr; the one exception per bad file carries FFmpeg's reason,
+// and an oversized frame is named with its size and the limit instead of "Device or resource busy".
+BOOST_AUTO_TEST_CASE(ffmpeg_log_silenced_and_oversized_frames_named) {
+  REQUIRE_MEDIA();
+  const fs::path d = media().dir;
+  // A YUV4MPEG2 header claiming 30000x30000 frames (FFmpeg: "Picture size 30000x30000 is invalid",
+  // then EBUSY from the demuxer).
+  std::ofstream(d / "huge.y4m", std::ios::binary) << "YUV4MPEG2 W30000 H30000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" << std::string(1000, '\0');
+  // A one-frame MJPEG AVI whose JPEG header says 30000x30000 (the container says 16x16).
+  BOOST_REQUIRE(sh("ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=16x16:rate=1 -frames:v 1 -c:v mjpeg " + q(d / "sof.avi")));
+  auto a = read_bytes(d / "sof.avi");
+  for (std::size_t i = 0; i + 9 < a.size(); ++i)
+    if (a[i] == 0xFF && a[i + 1] == 0xC0) {
+      a[i + 5] = a[i + 7] = 30000 >> 8;
+      a[i + 6] = a[i + 8] = 30000 & 255;
+    }
+  write_bytes(d / "sof.avi", a);
+
+  av_log_set_level(AV_LOG_INFO);  // FFmpeg's default verbosity: what a user's program runs with
+  StderrCapture cap(d / "stderr.txt");
+  std::vector<std::string> msgs;
+  for (const fs::path& p : {d / "huge.y4m", d / "sof.avi", media().junk, media().truncated, media().damaged_h264}) {
+    try {
+      io::VideoReader v(p.string());
+      (void)v.read_frames({0, 1, 2});
+      msgs.push_back("no error for " + p.string());
+    } catch (const IoError& e) {
+      msgs.push_back(e.what());
+    }
+  }
+  const std::string logged = cap.stop();
+  av_log_set_level(AV_LOG_QUIET);
+  for (const auto& m : msgs) BOOST_TEST_MESSAGE(m);
+  BOOST_TEST(logged.empty(), "FFmpeg wrote to stderr: " << logged);
+  BOOST_REQUIRE(msgs.size() == 5u);
+  for (int k : {0, 1}) {
+    BOOST_TEST(msgs[k].find("30000x30000, larger than FFmpeg decodes") != std::string::npos, msgs[k]);
+    BOOST_TEST(msgs[k].find(k ? "sof.avi" : "huge.y4m") != std::string::npos, msgs[k]);
+  }
+  BOOST_TEST(msgs[3].find("t.mp4") != std::string::npos, msgs[3]);
+  BOOST_TEST(msgs[3].find("(FFmpeg: ") != std::string::npos, msgs[3]);  // "moov atom not found"
+}
+
+// A frame too large for the memory left is refused when the file is opened, before decoding.
+BOOST_AUTO_TEST_CASE(frames_too_large_for_memory_refused_at_open) {
+  REQUIRE_MEDIA();
+  const fs::path p = media().dir / "large.avi";  // 4000x4000: 24 MB decoded + 48 MB RGB > 64 MiB
+  BOOST_REQUIRE(sh("ffmpeg -nostdin -v error -y -f lavfi -i color=c=blue:s=4000x4000 -frames:v 1 -c:v mjpeg -pix_fmt yuvj420p " + q(p)));
+  {
+    ScopedEnv limit("JEPA_MEMORY_LIMIT", "64M");
+    BOOST_CHECK_EXCEPTION(io::VideoReader(p.string()), MemoryError, [&](const MemoryError& e) {
+      BOOST_TEST_MESSAGE(e.what());
+      return message_has(e, p.string()) && message_has(e, "4000x4000") && message_has(e, "JEPA_MEMORY_LIMIT");
+    });
+  }
+  io::VideoReader v(p.string());  // without the cap it decodes
+  BOOST_TEST(v.read_frames({0})[0].width == 4000);
+}
+
+// visit_frames: each distinct frame once, with every position asking for it; padding last.
+BOOST_AUTO_TEST_CASE(visit_frames_hands_each_frame_once) {
+  REQUIRE_MEDIA();
+  io::VideoReader all(media().short5.string());
+  const auto seq = all.read_all();
+  io::VideoReader v(media().short5.string());
+  std::vector<std::vector<std::size_t>> calls;
+  std::vector<std::vector<std::uint8_t>> got(6);
+  v.visit_frames({3, 1, 3, 9, 12, 1}, [&](RgbFrame& f, const std::vector<std::size_t>& at) {
+    calls.push_back(at);
+    for (const auto k : at) got[k] = f.rgb;
+  });
+  BOOST_REQUIRE(calls.size() == 3u);  // frame 1, frame 3, then the padding (frame 4) for 9 and 12
+  BOOST_TEST((calls[0] == std::vector<std::size_t>{1, 5}));
+  BOOST_TEST((calls[1] == std::vector<std::size_t>{0, 2}));
+  BOOST_TEST((calls[2] == std::vector<std::size_t>{3, 4}));
+  BOOST_TEST(got[0] == seq[3].rgb);
+  BOOST_TEST(got[1] == seq[1].rgb);
+  BOOST_TEST(got[3] == seq[4].rgb);
+  BOOST_TEST(v.last_padded() == 2u);
+}
+
+// Output paths are checked before the work: created and removed, the system's reason when not.
+BOOST_AUTO_TEST_CASE(png_output_checked_before_work) {
+  const fs::path d = media().dir;
+  const fs::path ok = d / "will_be_written.png";
+  io::check_writable(ok.string(), "--png");
+  BOOST_TEST(!fs::exists(ok));  // probed, not left behind
+  std::ofstream(d / "existing.png") << "keep me";
+  io::check_writable((d / "existing.png").string(), "--png");
+  BOOST_TEST(read_bytes(d / "existing.png").size() == 7u);  // not truncated
+  const std::string missing = (d / "no_such_dir" / "x.png").string();
+  BOOST_CHECK_EXCEPTION(io::check_writable(missing, "--png"), IoError, [&](const IoError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return message_has(e, "--png '" + missing + "' cannot be written: No such file or directory");
+  });
+  BOOST_CHECK_EXCEPTION(io::check_writable(d.string(), "--png"), IoError,
+                        [&](const IoError& e) { return message_has(e, "is a directory"); });
+  BOOST_CHECK_EXCEPTION(io::write_png(missing, io::RgbImage(2, 2)), IoError, [&](const IoError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return message_has(e, missing) && message_has(e, "No such file or directory");
+  });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

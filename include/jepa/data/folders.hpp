@@ -221,21 +221,34 @@ class FolderDataset {
   }
 
   /// Clip sampling (fps or fixed-step mode) + the train or eval transform, shared by the video and
-  /// frame datasets. `load(indices)` decodes the frames.
-  template <class Load>
-  static Sample clip_sample(const ClipOptions& o, std::int64_t video_len, double native_fps, Rng& rng, Load&& load, int label,
+  /// frame datasets. `visit(indices, sink)` decodes the frames and hands each distinct one to
+  /// sink(RgbFrame&, positions) as it arrives; it is transformed into its output frames at once, so
+  /// only one full-resolution frame exists at a time. The random crop box and flip are drawn at the
+  /// first frame (after the indices, as the whole-clip transform draws them) and shared by all.
+  template <class Visit>
+  static Sample clip_sample(const ClipOptions& o, std::int64_t video_len, double native_fps, Rng& rng, Visit&& visit, int label,
                             const std::string& source) {
     const int step = o.frame_step > 0 ? o.frame_step : frame_step_for_fps(native_fps, o.target_fps);
     const auto idx = sample_clip_indices(video_len, o.frames, step, rng, o.train);
-    const std::vector<RgbFrame> frames = load(idx);
-    std::vector<float> px;
-    if (o.train) {
-      RandomResizedCrop a = o.augment;
-      a.size = o.crop;
-      px = a(frames, rng);
-    } else {
-      px = EvalTransform{o.crop}(frames);
-    }
+    RandomResizedCrop a = o.augment;
+    a.size = o.crop;
+    CropBox box{};
+    bool flip = false, first = true;
+    const std::size_t F = static_cast<std::size_t>(o.frames), plane = static_cast<std::size_t>(o.crop) * static_cast<std::size_t>(o.crop);
+    std::vector<float> px(3 * F * plane);
+    std::vector<RgbFrame> one(1);
+    visit(idx, [&](RgbFrame& fr, const std::vector<std::size_t>& at) {
+      if (o.train && first) {
+        box = a.sample_box(fr.height, fr.width, rng);
+        flip = rng.uniform() < a.flip_p;
+      }
+      first = false;
+      one[0] = std::move(fr);  // moved, not copied: a frame may be large
+      const std::vector<float> t = o.train ? a.apply(one, box, flip) : EvalTransform{o.crop}(one);
+      fr = std::move(one[0]);
+      for (const std::size_t f : at)
+        for (std::size_t c = 0; c < 3; ++c) std::copy_n(t.data() + c * plane, plane, px.data() + (c * F + f) * plane);
+    });
     return make_sample(std::move(px), o.frames, o.crop, label, source);
   }
 
@@ -279,8 +292,8 @@ class VideoFolder : public FolderDataset {
     if (opt_.frame_step <= 0 && !(vr.fps() > 0))
       throw IoError("jepa: video file '" + it.path + "' declares no frame rate, needed in fps mode (set ClipOptions.frame_step)");
     Rng rng(epoch_seed, index);
-    return clip_sample(opt_, len, vr.fps(), rng, [&](const std::vector<std::int64_t>& idx) { return vr.read_frames(idx); }, it.label,
-                       it.path);
+    auto visit = [&](const std::vector<std::int64_t>& idx, auto&& sink) { vr.visit_frames(idx, sink); };
+    return clip_sample(opt_, len, vr.fps(), rng, visit, it.label, it.path);
   }
 
  private:
@@ -334,23 +347,24 @@ class FrameFolder : public FolderDataset {
     const Item& it = items_[check_index(index)];
     const auto& files = frames_[index];
     Rng rng(epoch_seed, index);
-    auto load = [&](const std::vector<std::int64_t>& idx) {
-      std::map<std::int64_t, RgbFrame> cache;
-      std::vector<RgbFrame> out;
-      for (const auto i : idx) {
-        auto c = cache.find(i);
-        if (c == cache.end()) {
-          const std::string file = (std::filesystem::path(it.path) / files[static_cast<std::size_t>(i)]).string();
-          c = cache.emplace(i, io::read_image(file)).first;
-          if (!out.empty() && (c->second.width != out[0].width || c->second.height != out[0].height))
-            throw IoError(detail::cat("jepa: frame file '", file, "' is ", c->second.width, "x", c->second.height, " but the video's first sampled frame is ",
-                                      out[0].width, "x", out[0].height));
-        }
-        out.push_back(c->second);
+    // Sampled indices are non-decreasing: each file is read once, for the run of positions that
+    // repeat it (the padding of a short video).
+    auto visit = [&](const std::vector<std::int64_t>& idx, auto&& sink) {
+      int w0 = 0, h0 = 0;
+      for (std::size_t k = 0; k < idx.size();) {
+        std::vector<std::size_t> at{k};
+        while (k + at.size() < idx.size() && idx[k + at.size()] == idx[k]) at.push_back(k + at.size());
+        const std::string file = (std::filesystem::path(it.path) / files[static_cast<std::size_t>(idx[k])]).string();
+        RgbFrame fr = io::read_image(file);
+        if (k == 0) w0 = fr.width, h0 = fr.height;
+        else if (fr.width != w0 || fr.height != h0)
+          throw IoError(detail::cat("jepa: frame file '", file, "' is ", fr.width, "x", fr.height, " but the video's first sampled frame is ",
+                                    w0, "x", h0));
+        sink(fr, at);
+        k += at.size();
       }
-      return out;
     };
-    return clip_sample(opt_, static_cast<std::int64_t>(files.size()), opt_.frame_folder_fps, rng, load, it.label, it.path);
+    return clip_sample(opt_, static_cast<std::int64_t>(files.size()), opt_.frame_folder_fps, rng, visit, it.label, it.path);
   }
 
  private:

@@ -17,20 +17,27 @@
 //              ImageNet normalisation only, at the native size.
 //   output     (3,F,H,W) float, index ((c·F + f)·H + y)·W + x; an image is F = 1.
 //
+//   memory     frames are decoded one at a time and shrunk to the output as they arrive (decode,
+//              transform, drop), so at most one full-resolution frame exists at a time; the output
+//              clip is sized and checked against the memory left (MemoryError) before any decoding.
+//
 // Errors: a missing path, an unreadable or undecodable file (named, with FFmpeg's or stb's reason), an
 // empty frame folder, frames of different sizes → jepa::IoError naming the file; bad options →
-// ConfigError naming the field.
+// ConfigError naming the field; a frame or an output clip larger than the memory left →
+// MemoryError naming the file and its size.
 #pragma once
 
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include "jepa/core/error.hpp"
+#include "jepa/core/memory_budget.hpp"
 #include "jepa/core/rng.hpp"
 #include "jepa/data/folders.hpp"
 #include "jepa/data/transforms.hpp"
@@ -93,7 +100,8 @@ inline bool is_image_name(const std::filesystem::path& p) {
 inline std::vector<std::int64_t> window(std::int64_t len, const MediaOptions& o, int step, const std::string& path) {
   if (len <= 0) throw IoError(jepa::detail::cat("jepa: '", path, "' has no frames"));
   if (o.start >= len)
-    fail_field("MediaOptions.start", o.start, jepa::detail::cat("'", path, "' has ", len, " frames; start must be < ", len));
+    fail_field("MediaOptions.start", o.start,
+               jepa::detail::cat("'", path, "' has ", len, " frames (0 to ", len - 1, "); the window must start at one of them"));
   const std::int64_t avail = len - o.start;
   std::vector<std::int64_t> idx;
   if (o.frames == 0) {
@@ -107,14 +115,61 @@ inline std::vector<std::int64_t> window(std::int64_t len, const MediaOptions& o,
   for (auto& i : idx) i += o.start;
   return idx;
 }
-inline std::vector<float> transform(const std::vector<RgbFrame>& frames, const MediaOptions& o, std::int64_t& h, std::int64_t& w) {
-  if (o.crop > 0) {
-    h = w = o.crop;
-    return data::EvalTransform{o.crop}(frames);
+/// The output clip (3,F,H,W), filled one source frame at a time: each frame is transformed as soon
+/// as it is decoded and dropped, so no full-resolution frame outlives its turn.
+class ClipFiller {
+ public:
+  ClipFiller(const MediaOptions& o, std::int64_t frames, const std::string& source) : o_(o), F_(frames), source_(source) {}
+
+  /// Sizes and allocates the output for W×H source frames (the first frame, or the video's size).
+  void start(int width, int height) {
+    if (!px_.empty()) return;
+    src_w_ = width, src_h_ = height;
+    H_ = o_.crop > 0 ? o_.crop : height;
+    W_ = o_.crop > 0 ? o_.crop : width;
+    const std::size_t bytes = bytes_of(3, F_, H_, W_, sizeof(float));
+    require_host_memory(bytes,
+                        jepa::detail::cat("the preprocessed clip of '", source_, "' (3x", F_, "x", H_, "x", W_, " floats)"),
+                        o_.crop > 0 ? "lower MediaOptions.frames or MediaOptions.crop"
+                                    : "set MediaOptions.crop > 0 (0 keeps the native size) or lower MediaOptions.frames");
+    px_.assign(bytes / sizeof(float), 0.0f);
   }
-  h = frames[0].height, w = frames[0].width;
-  return data::frames_to_clip(frames);
-}
+  /// Transforms `fr` into the output frames `at`.
+  void put(RgbFrame& fr, const std::vector<std::size_t>& at) {
+    start(fr.width, fr.height);
+    const std::size_t plane = static_cast<std::size_t>(H_) * static_cast<std::size_t>(W_), F = static_cast<std::size_t>(F_);
+    if (o_.crop > 0) {
+      std::vector<RgbFrame> one;
+      one.push_back(std::move(fr));  // moved, not copied: the frame may be gigabytes
+      const std::vector<float> t = data::EvalTransform{o_.crop}(one);
+      fr = std::move(one[0]);
+      for (const std::size_t f : at)
+        for (std::size_t c = 0; c < 3; ++c) std::copy_n(t.data() + c * plane, plane, px_.data() + (c * F + f) * plane);
+      return;
+    }
+    // crop = 0: data::frames_to_clip's normalisation, written in place (no full-size float copy).
+    const std::size_t f0 = at.front();
+    for (std::size_t p = 0; p < plane; ++p)
+      for (std::size_t c = 0; c < 3; ++c)
+        px_[(c * F + f0) * plane + p] = (static_cast<float>(fr.rgb[p * 3 + c]) / 255.0f - data::kImagenetMean[c]) / data::kImagenetStd[c];
+    for (std::size_t k = 1; k < at.size(); ++k)
+      for (std::size_t c = 0; c < 3; ++c)
+        std::copy_n(px_.data() + (c * F + f0) * plane, plane, px_.data() + (c * F + at[k]) * plane);
+  }
+  std::vector<float> take(std::int64_t& h, std::int64_t& w) {
+    h = H_, w = W_;
+    return std::move(px_);
+  }
+  int source_width() const { return src_w_; }
+  int source_height() const { return src_h_; }
+
+ private:
+  const MediaOptions& o_;
+  std::int64_t F_ = 0, H_ = 0, W_ = 0;
+  int src_w_ = 0, src_h_ = 0;
+  std::string source_;
+  std::vector<float> px_;
+};
 }  // namespace detail_media
 
 /// What kind of input `path` is (see the header comment). IoError when it does not exist.
@@ -146,10 +201,15 @@ inline MediaClip load_media(const std::filesystem::path& path, const MediaOption
   MediaClip c;
   c.kind = media_kind(path);
   c.source = path.string();
-  std::vector<RgbFrame> frames;
+  std::int64_t F = 1;
+  std::unique_ptr<detail_media::ClipFiller> out;
   if (c.kind == MediaKind::image) {
-    frames.push_back(read_image(c.source));
+    if (opt.start > 0)
+      fail_field("MediaOptions.start", opt.start, jepa::detail::cat("'", c.source, "' is an image, a single frame; the window must start at 0"));
     c.indices = {0};
+    out = std::make_unique<detail_media::ClipFiller>(opt, 1, c.source);
+    RgbFrame im = read_image(c.source);
+    out->put(im, {0});
   } else if (c.kind == MediaKind::video) {
     VideoReader vr(c.source, opt.reader);
     std::int64_t len = vr.frame_count();
@@ -162,7 +222,10 @@ inline MediaClip load_media(const std::filesystem::path& path, const MediaOption
       c.step = data::frame_step_for_fps(c.native_fps, opt.target_fps);
     }
     c.indices = detail_media::window(len, opt, c.step, c.source);
-    frames = vr.read_frames(c.indices);
+    F = static_cast<std::int64_t>(c.indices.size());
+    out = std::make_unique<detail_media::ClipFiller>(opt, F, c.source);
+    out->start(vr.width(), vr.height());  // the output is checked and allocated before decoding
+    vr.visit_frames(c.indices, [&](RgbFrame& fr, const std::vector<std::size_t>& at) { out->put(fr, at); });
   } else {
     const auto files = frame_files(path);
     c.native_fps = opt.folder_fps;
@@ -174,23 +237,25 @@ inline MediaClip load_media(const std::filesystem::path& path, const MediaOption
       c.step = data::frame_step_for_fps(opt.folder_fps, opt.target_fps);
     }
     c.indices = detail_media::window(static_cast<std::int64_t>(files.size()), opt, c.step, c.source);
-    std::int64_t prev = -1;
-    for (const auto i : c.indices) {
-      if (i == prev) {  // a repeated index (padding of a short folder): the same frame again
-        frames.push_back(frames.back());
-        continue;
-      }
-      prev = i;
-      const std::string f = files[static_cast<std::size_t>(i)].string();
-      frames.push_back(read_image(f));
-      if (frames.back().width != frames[0].width || frames.back().height != frames[0].height)
-        throw IoError(jepa::detail::cat("jepa: frame file '", f, "' is ", frames.back().width, "x", frames.back().height,
-                                        " but the folder's first sampled frame is ", frames[0].width, "x", frames[0].height));
+    F = static_cast<std::int64_t>(c.indices.size());
+    out = std::make_unique<detail_media::ClipFiller>(opt, F, c.source);
+    // The window is non-decreasing: each file is read once, for the run of positions that repeat it
+    // (the padding of a short folder).
+    for (std::size_t k = 0; k < c.indices.size();) {
+      std::vector<std::size_t> at{k};
+      while (k + at.size() < c.indices.size() && c.indices[k + at.size()] == c.indices[k]) at.push_back(k + at.size());
+      const std::string f = files[static_cast<std::size_t>(c.indices[k])].string();
+      RgbFrame im = read_image(f);
+      if (k > 0 && (im.width != out->source_width() || im.height != out->source_height()))
+        throw IoError(jepa::detail::cat("jepa: frame file '", f, "' is ", im.width, "x", im.height,
+                                        " but the folder's first sampled frame is ", out->source_width(), "x", out->source_height()));
+      out->put(im, at);
+      k += at.size();
     }
   }
-  c.source_width = frames[0].width, c.source_height = frames[0].height;
-  c.pixels = detail_media::transform(frames, opt, c.height, c.width);
-  c.frames = static_cast<std::int64_t>(frames.size());
+  c.source_width = out->source_width(), c.source_height = out->source_height();
+  c.pixels = out->take(c.height, c.width);
+  c.frames = F;
   return c;
 }
 

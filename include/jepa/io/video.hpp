@@ -22,29 +22,51 @@
 //
 // Errors: a missing file, a file that is not a media file, no video stream, no decoder, a read or
 // decode error in the middle of the stream, or no decodable frame at all throw jepa::IoError naming
-// the file and FFmpeg's message (av_strerror). Sample aspect ratio and rotation metadata are ignored
-// (frames come out at the coded width × height), as decord does.
+// the file, FFmpeg's error code text (av_strerror) and the last error FFmpeg logged, which often says
+// more ("Picture size 30000x30000 is invalid" behind a bare "Device or resource busy"). Frames larger
+// than FFmpeg decodes ((W+128)·(H+128) >= 2^28) are reported as such; frames whose decoded copy and
+// RGB conversion do not fit in the memory left (jepa/core/memory_budget.hpp) throw jepa::MemoryError
+// when the file is opened, before any frame is decoded. Sample aspect ratio and rotation metadata are
+// ignored (frames come out at the coded width × height), as decord does.
+//
+// Memory. visit_frames() hands each decoded frame to a callback and keeps a single full-resolution
+// RGB frame, so a caller that shrinks frames as they arrive (jepa/io/media.hpp, jepa/data/folders.hpp)
+// never holds more than one; read_frames() returns every requested frame at full resolution.
+//
+// FFmpeg's log. FFmpeg prints its own lines to stderr for every damaged file (and again at every
+// epoch of a training run), duplicating the one error this reader throws. The first VideoReader
+// therefore installs a process-wide av_log callback (ffmpeg_log_capture()) that prints nothing and
+// keeps, per thread, the last error line for the exception message. JEPA_FFMPEG_LOG=1 in the
+// environment also passes every line on to FFmpeg's default logger; a program with its own FFmpeg
+// logging installs its callback after the first reader exists.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include "jepa/core/error.hpp"
+#include "jepa/core/memory_budget.hpp"
 #include "jepa/io/image.hpp"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/log.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 }
@@ -81,7 +103,69 @@ inline AVPixelFormat dejpeg(AVPixelFormat f, bool& full_range) {
     default: return f;
   }
 }
+
+/// The log lines FFmpeg emitted on this thread. Per thread because data loaders decode on many
+/// threads at once; with the default decoder (threads = 1) every line of a read is logged on the
+/// thread that reads.
+struct LogCapture {
+  std::string partial;     // a line still being assembled (av_log may send a line in pieces)
+  std::string last_error;  // the last complete line at AV_LOG_ERROR or worse
+};
+inline LogCapture& log_capture() {
+  thread_local LogCapture c;
+  return c;
+}
+inline void log_callback(void* avcl, int level, const char* fmt, va_list vl) {
+  static const bool passthrough = [] {
+    const char* e = std::getenv("JEPA_FFMPEG_LOG");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  if (passthrough) {
+    va_list copy;
+    va_copy(copy, vl);
+    av_log_default_callback(avcl, level, fmt, copy);
+    va_end(copy);
+  }
+  if (level > AV_LOG_ERROR) return;  // warnings and chatter: never part of an error message
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, vl);
+  LogCapture& c = log_capture();
+  c.partial += buf;
+  if (!c.partial.empty() && c.partial.back() == '\n') {
+    while (!c.partial.empty() && (c.partial.back() == '\n' || c.partial.back() == '\r')) c.partial.pop_back();
+    if (!c.partial.empty()) c.last_error = c.partial;
+    c.partial.clear();
+  }
+}
+/// The last error line FFmpeg logged on this thread since the previous call (then forgotten).
+inline std::string take_logged_error() {
+  LogCapture& c = log_capture();
+  std::string s = c.last_error.empty() ? c.partial : c.last_error;
+  c.last_error.clear();
+  c.partial.clear();
+  return s;
+}
+/// Parses FFmpeg's "Picture size WxH is invalid" (av_image_check_size), 0x0 when it is not that line.
+inline std::pair<long long, long long> invalid_picture_size(const std::string& line) {
+  long long w = 0, h = 0;
+  const auto at = line.find("Picture size ");
+  if (at == std::string::npos || std::sscanf(line.c_str() + at, "Picture size %lldx%lld is invalid", &w, &h) != 2) return {0, 0};
+  return {w, h};
+}
+/// Why FFmpeg refuses a W×H picture, in words: av_image_check_size allows (W+128)·(H+128) < 2^28.
+inline std::string picture_size_limit(long long w, long long h) {
+  return jepa::detail::cat("its frames are ", w, "x", h, ", larger than FFmpeg decodes (it allows (width+128)·(height+128) < 2^28 ",
+                           "pixels, about 16000x16000 for a square frame); scale the video down first, e.g. ffmpeg -i IN -vf ",
+                           "scale=-2:1080 OUT");
+}
 }  // namespace detail_av
+
+/// Installs jepa's FFmpeg log callback (see the header comment: silent, remembers the last error
+/// per thread; JEPA_FFMPEG_LOG=1 also prints). Called by the first VideoReader; idempotent.
+inline void ffmpeg_log_capture() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_callback(&detail_av::log_callback); });
+}
 
 struct VideoReaderOptions {
   int threads = 1;                 ///< decoder threads (0 = FFmpeg's automatic choice)
@@ -91,7 +175,10 @@ struct VideoReaderOptions {
 
 class VideoReader {
  public:
-  explicit VideoReader(std::string path, VideoReaderOptions opt = {}) : path_(std::move(path)), opt_(opt) { open(); }
+  explicit VideoReader(std::string path, VideoReaderOptions opt = {}) : path_(std::move(path)), opt_(opt) {
+    ffmpeg_log_capture();
+    open();
+  }
   VideoReader(const VideoReader&) = delete;
   VideoReader& operator=(const VideoReader&) = delete;
   VideoReader(VideoReader&&) noexcept = default;
@@ -139,15 +226,34 @@ class VideoReader {
   /// or past the end of the stream yields a copy of the last frame of the stream (the recipe's
   /// padding of short videos; counted in last_padded()). Throws IndexError for a negative index and
   /// IoError (naming the file) for read/decode failures or a stream with no decodable frame.
+  /// Every frame is held at full resolution: to shrink frames as they are decoded, use visit_frames.
   std::vector<RgbFrame> read_frames(const std::vector<std::int64_t>& indices) {
+    std::vector<RgbFrame> out(indices.size());
+    visit_frames(indices, [&](const RgbFrame& f, const std::vector<std::size_t>& at) {
+      for (const std::size_t k : at) out[k] = f;
+    });
+    return out;
+  }
+
+  /// As read_frames, but each distinct frame is handed to `sink(RgbFrame& frame, const
+  /// std::vector<std::size_t>& positions)` as soon as it is decoded — `positions` are the places in
+  /// `indices` that ask for it — instead of being collected. Only one full-resolution RGB frame
+  /// exists at a time (reused from call to call; the sink may read, modify or move from it). Frames
+  /// arrive in increasing index order; the padding frame of a short video comes last, once, with
+  /// the positions of every index past the end.
+  template <class Sink>
+  void visit_frames(const std::vector<std::int64_t>& indices, Sink&& sink) {
     last_padded_ = 0;
-    if (indices.empty()) return {};
+    if (indices.empty()) return;
     for (const auto i : indices)
       if (i < 0) fail_field<IndexError>("VideoReader.read_frames index", i, "frame indices must be >= 0 (file '" + path_ + "')");
     std::vector<std::int64_t> targets(indices);
     std::sort(targets.begin(), targets.end());
     targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-    std::vector<RgbFrame> got(targets.size());
+    std::vector<std::vector<std::size_t>> positions(targets.size());
+    for (std::size_t k = 0; k < indices.size(); ++k)
+      positions[static_cast<std::size_t>(std::lower_bound(targets.begin(), targets.end(), indices[k]) - targets.begin())].push_back(k);
+    detail_av::take_logged_error();  // a message from an earlier, recovered problem is not this read's
 
     const std::int64_t first = targets.front();
     const std::int64_t pos = last_index_ + 1;  // index of the next frame sequential decoding yields
@@ -159,6 +265,7 @@ class VideoReader {
       seek(first);
     }
 
+    RgbFrame rgb;  // the one full-resolution frame
     std::size_t t = 0;
     while (t < targets.size() && !eof_) {
       if (!decode_next()) {
@@ -189,31 +296,28 @@ class VideoReader {
       last_index_ = idx;
       bool converted = false;
       while (t < targets.size() && targets[t] <= idx) {
-        if (!converted) got[t] = convert(frame_.get());
-        else got[t] = got[t - 1];
+        // Targets the timestamps jumped past (idx beyond them) get this frame too.
+        if (!converted) convert_into(frame_.get(), rgb);
         converted = true;
+        sink(rgb, static_cast<const std::vector<std::size_t>&>(positions[t]));
         ++t;
       }
     }
     if (eof_) {
-      if (last_index_ < 0) throw IoError("jepa: video file '" + path_ + "' contains no decodable video frame");
+      if (last_index_ < 0) no_frame();
       if (frame_count_ != last_index_ + 1 || !frame_count_exact_) {
         frame_count_ = last_index_ + 1;
         frame_count_exact_ = true;
       }
       if (t < targets.size()) {
-        RgbFrame pad = convert(last_.get());
-        for (; t < targets.size(); ++t) got[t] = pad;
+        std::vector<std::size_t> rest;
+        for (; t < targets.size(); ++t) rest.insert(rest.end(), positions[t].begin(), positions[t].end());
+        convert_into(last_.get(), rgb);
+        sink(rgb, static_cast<const std::vector<std::size_t>&>(rest));
       }
+      for (const auto i : indices)
+        if (i > last_index_) ++last_padded_;
     }
-    std::vector<RgbFrame> out;
-    out.reserve(indices.size());
-    for (const auto i : indices) {
-      const auto k = static_cast<std::size_t>(std::lower_bound(targets.begin(), targets.end(), i) - targets.begin());
-      out.push_back(got[k]);
-      if (eof_ && i > last_index_) ++last_padded_;
-    }
-    return out;
   }
 
   /// Decodes every frame (at most `max_frames`) from the start.
@@ -226,7 +330,7 @@ class VideoReader {
     }
     if (static_cast<std::int64_t>(out.size()) < max_frames) {
       eof_ = true;
-      if (out.empty()) throw IoError("jepa: video file '" + path_ + "' contains no decodable video frame");
+      if (out.empty()) no_frame();
       frame_count_ = static_cast<std::int64_t>(out.size());
       frame_count_exact_ = true;
     }
@@ -237,8 +341,36 @@ class VideoReader {
   std::string where() const {
     return last_index_ < 0 ? std::string("before the first frame") : "after frame " + std::to_string(last_index_);
   }
+  /// IoError naming the file, what failed, FFmpeg's code and the last error it logged; a frame size
+  /// FFmpeg refuses is said in those words instead.
   [[noreturn]] void fail(const std::string& what, int err) const {
-    throw IoError("jepa: video file '" + path_ + "': " + what + ": " + detail_av::error_string(err));
+    const std::string logged = detail_av::take_logged_error();
+    if (const auto [w, h] = detail_av::invalid_picture_size(logged); w > 0)
+      throw IoError(jepa::detail::cat("jepa: video file '", path_, "' cannot be decoded: ", detail_av::picture_size_limit(w, h),
+                                      " (FFmpeg: ", what, ": ", detail_av::error_string(err), ")"));
+    std::string msg = "jepa: video file '" + path_ + "': " + what + ": " + detail_av::error_string(err);
+    if (!logged.empty()) msg += " (FFmpeg: " + logged + ")";
+    throw IoError(msg);
+  }
+  [[noreturn]] void no_frame() const {
+    const std::string logged = detail_av::take_logged_error();
+    if (const auto [w, h] = detail_av::invalid_picture_size(logged); w > 0)
+      throw IoError(jepa::detail::cat("jepa: video file '", path_, "' cannot be decoded: ", detail_av::picture_size_limit(w, h)));
+    throw IoError("jepa: video file '" + path_ + "' contains no decodable video frame" + (logged.empty() ? "" : " (FFmpeg: " + logged + ")"));
+  }
+  /// Refuses frames FFmpeg cannot decode, or whose decoded copy and RGB conversion do not fit in
+  /// the memory left: before the first frame is decoded, not by the kernel's OOM killer after.
+  void check_frame_size(int w, int h, AVPixelFormat fmt) const {
+    if ((static_cast<std::int64_t>(w) + 128) * (static_cast<std::int64_t>(h) + 128) >= (std::int64_t{1} << 28))
+      throw IoError(jepa::detail::cat("jepa: video file '", path_, "' cannot be decoded: ", detail_av::picture_size_limit(w, h)));
+    const int decoded = fmt != AV_PIX_FMT_NONE ? av_image_get_buffer_size(fmt, w, h, 1) : -1;
+    const std::size_t frame = decoded > 0 ? static_cast<std::size_t>(decoded) : bytes_of(w, h, 3);
+    // The decoder's frame, the one RGB24 frame visit_frames keeps, and the row padding swscale needs.
+    const std::size_t need = frame + bytes_of(w, h, 3) + bytes_of(h, 64);
+    require_host_memory(need,
+                        jepa::detail::cat("decoding video file '", path_, "' (", w, "x", h,
+                                          " frames; one decoded frame and its RGB copy at full resolution)"),
+                        "the model needs far fewer pixels: scale the video down first, e.g. ffmpeg -i IN -vf scale=-2:1080 OUT");
   }
 
   detail_av::FormatPtr open_format() const {
@@ -257,6 +389,7 @@ class VideoReader {
   }
 
   void open() {
+    detail_av::take_logged_error();
     fmt_ = open_format();
     const AVCodec* dec = nullptr;
     const int si = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &dec, 0);
@@ -275,8 +408,12 @@ class VideoReader {
     if (const int r = avcodec_open2(codec_.get(), dec, nullptr); r < 0) fail("could not open the decoder", r);
     width_ = codec_->width;
     height_ = codec_->height;
-    if (width_ <= 0 || height_ <= 0 || static_cast<std::int64_t>(width_) * height_ > (std::int64_t{1} << 28))
+    if (width_ <= 0 || height_ <= 0) {
+      if (const auto [w, h] = detail_av::invalid_picture_size(detail_av::take_logged_error()); w > 0)
+        throw IoError(jepa::detail::cat("jepa: video file '", path_, "' cannot be decoded: ", detail_av::picture_size_limit(w, h)));
       fail("invalid frame size " + std::to_string(width_) + "x" + std::to_string(height_), AVERROR_INVALIDDATA);
+    }
+    check_frame_size(width_, height_, codec_->pix_fmt);
 
     AVRational fr = st->avg_frame_rate;
     if (fr.num <= 0 || fr.den <= 0) fr = st->r_frame_rate;
@@ -365,7 +502,8 @@ class VideoReader {
 
   /// YUV (or any) → RGB24 at width_ × height_, with the matrix and range settings of ffmpeg's scale
   /// filter: the frame's colorspace (BT.601 when unspecified) and its signalled range.
-  RgbFrame convert(const AVFrame* f) {
+  /// Writes into `out`, reusing its buffer: one full-resolution frame, no scratch copy.
+  void convert_into(const AVFrame* f, RgbFrame& out) {
     if (f->width <= 0 || f->height <= 0) fail("decoded a zero-sized frame", AVERROR_INVALIDDATA);
     bool jpeg_range = false;
     const AVPixelFormat src_fmt = detail_av::dejpeg(static_cast<AVPixelFormat>(f->format), jpeg_range);
@@ -384,18 +522,25 @@ class VideoReader {
       else if (f->color_range != AVCOL_RANGE_UNSPECIFIED) src_full = f->color_range == AVCOL_RANGE_JPEG;
       sws_setColorspaceDetails(c, coeffs, src_full, coeffs, dst_full, brightness, contrast, saturation);
     }
-    // Scale into a 64-byte-aligned, padded buffer (swscale's SIMD may write past a row), then pack.
+    // Scale with a 64-byte row stride and slack at the end (swscale's SIMD may write past a row),
+    // then pack the rows in place. The buffer keeps its capacity, so the next frame reuses it.
     const int stride = (width_ * 3 + 63) / 64 * 64;
-    std::vector<std::uint8_t> tmp(static_cast<std::size_t>(stride) * static_cast<std::size_t>(height_) + 64);
-    std::uint8_t* dst[4] = {tmp.data(), nullptr, nullptr, nullptr};
+    const std::size_t row_bytes = static_cast<std::size_t>(width_) * 3;
+    out.width = width_;
+    out.height = height_;
+    out.rgb.resize(static_cast<std::size_t>(stride) * static_cast<std::size_t>(height_) + 64);
+    std::uint8_t* dst[4] = {out.rgb.data(), nullptr, nullptr, nullptr};
     const int dst_stride[4] = {stride, 0, 0, 0};
     const int rows = sws_scale(c, f->data, f->linesize, 0, f->height, dst, dst_stride);
     if (rows != height_) fail("pixel format conversion failed", rows < 0 ? rows : AVERROR_BUG);
-    RgbFrame out(width_, height_);
-    const std::size_t row_bytes = static_cast<std::size_t>(width_) * 3;
-    for (int y = 0; y < height_; ++y)
-      std::copy_n(tmp.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(stride), row_bytes,
-                  out.rgb.data() + static_cast<std::size_t>(y) * row_bytes);
+    for (int y = 1; y < height_; ++y)  // rows move to lower addresses: memmove handles the overlap
+      std::memmove(out.rgb.data() + static_cast<std::size_t>(y) * row_bytes,
+                   out.rgb.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(stride), row_bytes);
+    out.rgb.resize(row_bytes * static_cast<std::size_t>(height_));
+  }
+  RgbFrame convert(const AVFrame* f) {
+    RgbFrame out;
+    convert_into(f, out);
     return out;
   }
 
