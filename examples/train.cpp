@@ -24,6 +24,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 
 #include "cli.hpp"
 #include "jepa/dist/communicator.hpp"
@@ -495,16 +496,45 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
   return 0;
 }
 
+/// Before the model is built: its parameters, gradients, EMA target and AdamW moments (5 copies of
+/// the encoder's weights, 4 of the predictor's) must fit, or the run is refused with the total and
+/// what it consists of. Constructing the modules alone plans their layouts and allocates nothing.
+template <class Model>
+void require_model_memory(const models::VitConfig& enc, const models::PredictorConfig& pred, const Options& o) {
+  const typename Model::encoder_type e(enc);
+  const typename Model::predictor_type p(pred);
+  const std::size_t elem = sizeof(typename Model::T);
+  const std::size_t bytes = bytes_of(5 * e.param_count() + 4 * p.param_count(), elem);
+  require_host_memory(bytes,
+                      "--size " + o.size + " (" + std::to_string(e.param_count()) + " encoder and " +
+                          std::to_string(p.param_count()) +
+                          " predictor parameters, kept as weights, gradients, EMA target and two AdamW moments)",
+                      "choose a smaller --size");
+}
+
 template <const P::EncoderShape& S>
 int dispatch(const Options& o, const dist::AnyCommunicator& comm) {
   const std::string name = o.family + " " + std::string(S.name);
-  if (o.family == "vjepa2") return run(P::vjepa2<S>(), o, name.c_str(), comm);
-  if (o.family == "vjepa2_1") return run(P::vjepa2_1<S>(), o, name.c_str(), comm);
-  if (o.family == "vjepa") return run(P::vjepa<S>(), o, name.c_str(), comm);
+  auto check = [&](auto tag, const auto& c) {
+    require_model_memory<typename decltype(tag)::type>(c.encoder, c.predictor, o);
+  };
+  if (o.family == "vjepa2") {
+    check(std::type_identity<decltype(P::vjepa2<S>())>{}, P::vjepa2_model_config(S));
+    return run(P::vjepa2<S>(), o, name.c_str(), comm);
+  }
+  if (o.family == "vjepa2_1") {
+    check(std::type_identity<decltype(P::vjepa2_1<S>())>{}, P::vjepa21_model_config(S));
+    return run(P::vjepa2_1<S>(), o, name.c_str(), comm);
+  }
+  if (o.family == "vjepa") {
+    check(std::type_identity<decltype(P::vjepa<S>())>{}, P::vjepa_model_config(S));
+    return run(P::vjepa<S>(), o, name.c_str(), comm);
+  }
   if (o.family == "ijepa") {
     Options img = o;  // I-JEPA trains on images: one frame through Patch2d<14>
     img.frames = 1;
     if (img.res % 14) img.res = 14 * std::max<index_t>(2, img.res / 14);
+    check(std::type_identity<decltype(P::ijepa<S>())>{}, P::ijepa_model_config(S));
     return run(P::ijepa<S>(), img, name.c_str(), comm);
   }
   throw ConfigError("jepa: --family = '" + o.family + "' is invalid: use vjepa2, vjepa2_1, vjepa or ijepa");
