@@ -218,6 +218,39 @@ def _(ctx):
     return True, "removed, and log.csv holds steps 1-3"
 
 
+@case("kill9_at_random_moments_never_truncates", 5)
+def _(ctx):
+    """kill -9 a checkpointing run at random moments: log.csv and the checkpoint are always whole, and
+    the run resumes from them."""
+    import random, signal
+    d = ctx.path("kill")
+    shutil.rmtree(d, ignore_errors=True)
+    rng = random.Random(18)
+    args = ["--steps", "400", "--cooldown-steps", "0", "--batch", "2", "--checkpoint-every", "1", "--out", d]
+    env = dict(os.environ, OMP_NUM_THREADS="1", ASAN_OPTIONS="detect_leaks=0")
+    for k in range(12):
+        p = subprocess.Popen([ctx.exe("train")] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(0.3 + rng.random() * 1.5)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        log = open(os.path.join(d, "log.csv")).read()
+        if not log.startswith("step,") or not log.endswith("\n"):
+            return False, f"kill {k}: log.csv is {len(log)} bytes and not whole"
+        if not os.path.exists(os.path.join(d, "checkpoint.safetensors")):
+            continue  # killed before the first checkpoint
+        try:
+            h, _ = read_st(os.path.join(d, "checkpoint.safetensors"))
+        except Exception as e:
+            return False, f"kill {k}: the checkpoint does not parse: {e}"
+    rc, out, err, _ = ctx.run("train", args + ["--stop-after", "1"])
+    if rc != 0 or "resumed" not in out:
+        return False, f"resume after the kills: exit {rc}: {err[-300:]}"
+    step = int(read_st(os.path.join(d, "checkpoint.safetensors"))[0]["__metadata__"]["global_step"])
+    if step < 12:
+        return False, f"only {step} steps were trained over 12 runs: the kills did not hit a training run"
+    return True, f"12 kills; log and checkpoint whole each time; resumed and reached step {step}"
+
+
 # ---------------------------------------------------------------------------------------------------
 # 6. The run directory is checked before the first step.
 # ---------------------------------------------------------------------------------------------------
@@ -402,6 +435,42 @@ def _(ctx):
     write_st(p, h, bytes(data))
     return expect_error(ctx, "extract_features", ["--synthetic", "--weights", p, "--out", ctx.path("nan_feat")],
                         ["non-finite", name.split(".", 1)[-1]])
+
+
+@case("extract_features_oversized_header", 4, program="extract_features")
+def _(ctx):
+    p = ctx.path("huge.y4m")
+    open(p, "wb").write(b"YUV4MPEG2 W30000 H30000 F25:1 Ip A1:1 C420jpeg\nFRAME\n")
+    return expect_error(ctx, "extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
+                                                  "--out", ctx.path("h.npy"), "--png", ""], ["30000x30000"])
+
+
+@case("extract_features_garbage_video_one_message", 9, program="extract_features")
+def _(ctx):
+    p = ctx.path("garbage.mp4")
+    open(p, "wb").write(os.urandom(50000))
+    ok, why = expect_error(ctx, "extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
+                                                     "--out", ctx.path("g.npy"), "--png", ""], ["garbage.mp4"])
+    rc, out, err, _ = ctx.run("extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
+                                                   "--out", ctx.path("g.npy"), "--png", ""])
+    lines = [l for l in err.splitlines() if l.strip()]
+    if ok and len(lines) > 3:
+        return False, f"{len(lines)} lines on stderr (FFmpeg's own log leaking?): {lines[:4]}"
+    return ok, why
+
+
+@case("extract_features_not_an_image", 9, program="extract_features")
+def _(ctx):
+    p = ctx.path("fake.png")
+    open(p, "wb").write(b"this is not a png at all")
+    return expect_error(ctx, "extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
+                                                  "--out", ctx.path("i.npy"), "--png", ""], ["fake.png"])
+
+
+@case("encode_clip_png_unwritable", 9, program="encode_clip")
+def _(ctx):
+    return expect_error(ctx, "encode_clip", ["--size", "32", "--frames", "2", "--clips", "1", "--png",
+                                             ctx.path("no_dir", "map.png")], ["--png", "No such file"])
 
 
 for args, words in [(["--lr", "nan"], ["--lr"]), (["--samples", "0"], ["--samples"]),

@@ -283,6 +283,7 @@ void save_ac_checkpoint(const std::string& path, Trainer& tr) {
   w.set_metadata("bad_in_row", std::to_string(s.bad_in_row));
   w.set_metadata("adam_steps", std::to_string(opt.steps_taken()));
   w.set_metadata("total_steps", std::to_string(tr.config().steps));
+  w.set_content_hash(true);  // verified on resume: a damaged file is refused, not trained on
   w.write(path);
 }
 
@@ -294,6 +295,7 @@ void load_ac_checkpoint(const std::string& path, Trainer& tr) {
   const io::SafetensorsFile f(path);
   const auto& m = f.metadata();
   const auto it = m.find("format");
+  (void)f.verify_content_hash();
   if (it == m.end() || it->second != kAcCheckpointFormat)
     throw IoError(jepa::detail::cat("jepa: '", path, "' is not a jepa AC training checkpoint (metadata format = '",
                                     it == m.end() ? std::string("<missing>") : it->second, "', expected '",
