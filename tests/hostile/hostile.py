@@ -437,22 +437,24 @@ def _(ctx):
                         ["non-finite", name.split(".", 1)[-1]])
 
 
+def tiny_extract(ctx, path, out):
+    """extract_features on one input with random vit_tiny weights (no checkpoint needed)."""
+    return [path, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64", "--out", ctx.path(out), "--png", ""]
+
+
 @case("extract_features_oversized_header", 4, program="extract_features")
 def _(ctx):
     p = ctx.path("huge.y4m")
     open(p, "wb").write(b"YUV4MPEG2 W30000 H30000 F25:1 Ip A1:1 C420jpeg\nFRAME\n")
-    return expect_error(ctx, "extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
-                                                  "--out", ctx.path("h.npy"), "--png", ""], ["30000x30000"])
+    return expect_error(ctx, "extract_features", tiny_extract(ctx, p, "h.npy"), ["30000x30000"])
 
 
 @case("extract_features_garbage_video_one_message", 9, program="extract_features")
 def _(ctx):
     p = ctx.path("garbage.mp4")
     open(p, "wb").write(os.urandom(50000))
-    ok, why = expect_error(ctx, "extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
-                                                     "--out", ctx.path("g.npy"), "--png", ""], ["garbage.mp4"])
-    rc, out, err, _ = ctx.run("extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
-                                                   "--out", ctx.path("g.npy"), "--png", ""])
+    ok, why = expect_error(ctx, "extract_features", tiny_extract(ctx, p, "g.npy"), ["garbage.mp4"])
+    rc, out, err, _ = ctx.run("extract_features", tiny_extract(ctx, p, "g.npy"))
     lines = [l for l in err.splitlines() if l.strip()]
     if ok and len(lines) > 3:
         return False, f"{len(lines)} lines on stderr (FFmpeg's own log leaking?): {lines[:4]}"
@@ -463,8 +465,7 @@ def _(ctx):
 def _(ctx):
     p = ctx.path("fake.png")
     open(p, "wb").write(b"this is not a png at all")
-    return expect_error(ctx, "extract_features", [p, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64",
-                                                  "--out", ctx.path("i.npy"), "--png", ""], ["fake.png"])
+    return expect_error(ctx, "extract_features", tiny_extract(ctx, p, "i.npy"), ["fake.png"])
 
 
 @case("encode_clip_png_unwritable", 9, program="encode_clip")
