@@ -428,6 +428,7 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
       std::printf("finished   the run in %s is already complete (%llu steps): nothing to train. To train longer, "
                   "start a new run with more steps (another --out, or --no-resume)\n",
                   o.out.c_str(), static_cast<unsigned long long>(trainer.state().global_step));
+      trainer.run(0);  // data parallel: the other ranks wait in the first step's broadcast
       return 0;
     }
   } else {
