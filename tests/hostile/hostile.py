@@ -4,6 +4,7 @@ programs, and must end in a `jepa:` error that names what was wrong (exit code 2
 a sanitizer report or a hang) — or, for the control cases, in a correct result.
 
     hostile.py --bin DIR [--suffix _asan] [--subset smoke|all] [--list] [--only NAME]
+    hostile.py --make-vit-tiny OUT [--fill 1e30]     (an input for other tests: vit_tiny weights)
 
 DIR holds the programs (train, encode_clip, extract_features, plan, each with --suffix); programs
 that are missing are reported and their cases skipped (exit 77 if nothing could run). The CTest
@@ -422,19 +423,44 @@ def _(ctx):
     return expect_error(ctx, "extract_features", ["--threads", "-3"], ["--threads"])
 
 
-@case("extract_features_nan_weights", 7, program="extract_features")
-def _(ctx):
-    src = os.path.join(ROOT, "tests", "fixtures", "weights_vjepa2", "model.safetensors")
-    h, data = read_st(src)
-    name = next(k for k, v in h.items() if k != "__metadata__" and v["dtype"] == "F32" and "blocks.1" in k
-                and "weight" in k)
-    off = h[name]["data_offsets"][0]
-    data = bytearray(data)
-    data[off + 4:off + 8] = struct.pack("<f", float("nan"))
-    p = ctx.path("nan_weights.safetensors")
-    write_st(p, h, bytes(data))
-    return expect_error(ctx, "extract_features", ["--synthetic", "--weights", p, "--out", ctx.path("nan_feat")],
-                        ["non-finite", name.split(".", 1)[-1]])
+def vit_tiny_weights(path, fill, nan_key=None):
+    """A V-JEPA 2 vit_tiny encoder checkpoint (official key names) with every weight = fill, and a NaN
+    at element 7 of tensor nan_key if given."""
+    D, L, H = 192, 12, 768
+    shapes = {"patch_embed.proj.weight": [D, 3, 2, 16, 16], "patch_embed.proj.bias": [D]}
+    for i in range(L):
+        for k, sh in (("norm1.weight", [D]), ("norm1.bias", [D]), ("attn.qkv.weight", [3 * D, D]),
+                      ("attn.qkv.bias", [3 * D]), ("attn.proj.weight", [D, D]), ("attn.proj.bias", [D]),
+                      ("norm2.weight", [D]), ("norm2.bias", [D]), ("mlp.fc1.weight", [H, D]), ("mlp.fc1.bias", [H]),
+                      ("mlp.fc2.weight", [D, H]), ("mlp.fc2.bias", [D])):
+            shapes[f"blocks.{i}.{k}"] = sh
+    shapes.update({"norm.weight": [D], "norm.bias": [D]})
+    header, off = {}, 0
+    for k, sh in shapes.items():
+        n = 1
+        for x in sh:
+            n *= x
+        header["encoder." + k] = {"dtype": "F32", "shape": sh, "data_offsets": [off, off + 4 * n]}
+        off += 4 * n
+    data = bytearray(struct.pack("<f", fill) * (off // 4))
+    if nan_key:
+        at = header["encoder." + nan_key]["data_offsets"][0] + 4 * 7
+        data[at:at + 4] = struct.pack("<f", float("nan"))
+    write_st(path, header, bytes(data))
+
+
+for label, fill, nan_key, words in [("nan", 0.01, "blocks.1.mlp.fc1.weight", ["non-finite", "blocks.1.mlp.fc1.weight"]),
+                                    ("huge", 1e30, None, ["produce non-finite features"])]:
+    @case(f"extract_features_{label}_weights", 7, program="extract_features")
+    def _(ctx, label=label, fill=fill, nan_key=nan_key, words=words):
+        p = ctx.path(f"{label}_weights.safetensors")
+        vit_tiny_weights(p, fill, nan_key)
+        out = ctx.path(f"{label}_feat.npy")
+        ok, why = expect_error(ctx, "extract_features", ["--synthetic", "--weights", p, "--crop", "64", "--frames", "4",
+                                                         "--out", out, "--png", ""], words)
+        if ok and os.path.exists(out):
+            return False, "features were written"
+        return ok, why
 
 
 def tiny_extract(ctx, path, out):
@@ -442,11 +468,14 @@ def tiny_extract(ctx, path, out):
     return [path, "--random-weights", "0", "--model", "vit_tiny", "--crop", "64", "--out", ctx.path(out), "--png", ""]
 
 
-@case("extract_features_oversized_header", 4, program="extract_features")
-def _(ctx):
-    p = ctx.path("huge.y4m")
-    open(p, "wb").write(b"YUV4MPEG2 W30000 H30000 F25:1 Ip A1:1 C420jpeg\nFRAME\n")
-    return expect_error(ctx, "extract_features", tiny_extract(ctx, p, "h.npy"), ["30000x30000"])
+for label, klass, name, content, words in [
+        ("oversized_header", 4, "huge.y4m", b"YUV4MPEG2 W30000 H30000 F25:1 Ip A1:1 C420jpeg\nFRAME\n", ["30000x30000"]),
+        ("not_an_image", 9, "fake.png", b"this is not a png at all", ["fake.png"])]:
+    @case(f"extract_features_{label}", klass, program="extract_features")
+    def _(ctx, name=name, content=content, words=words):
+        p = ctx.path(name)
+        open(p, "wb").write(content)
+        return expect_error(ctx, "extract_features", tiny_extract(ctx, p, name + ".npy"), words)
 
 
 @case("extract_features_garbage_video_one_message", 9, program="extract_features")
@@ -459,13 +488,6 @@ def _(ctx):
     if ok and len(lines) > 3:
         return False, f"{len(lines)} lines on stderr (FFmpeg's own log leaking?): {lines[:4]}"
     return ok, why
-
-
-@case("extract_features_not_an_image", 9, program="extract_features")
-def _(ctx):
-    p = ctx.path("fake.png")
-    open(p, "wb").write(b"this is not a png at all")
-    return expect_error(ctx, "extract_features", tiny_extract(ctx, p, "i.npy"), ["fake.png"])
 
 
 @case("encode_clip_png_unwritable", 9, program="encode_clip")
@@ -483,12 +505,19 @@ for args, words in [(["--lr", "nan"], ["--lr"]), (["--samples", "0"], ["--sample
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True)
+    ap.add_argument("--bin")
+    ap.add_argument("--make-vit-tiny", metavar="OUT", help="only write a vit_tiny checkpoint with every weight = --fill")
+    ap.add_argument("--fill", type=float, default=1e30)
     ap.add_argument("--suffix", default="")
     ap.add_argument("--subset", choices=["smoke", "all"], default="all")
     ap.add_argument("--only", default="")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
+    if a.make_vit_tiny:
+        vit_tiny_weights(a.make_vit_tiny, a.fill)
+        return 0
+    if not a.bin:
+        ap.error("--bin DIR is required")
     chosen = [c for c in CASES if (a.subset == "all" or c["smoke"]) and a.only in c["name"]]
     if a.list:
         for c in chosen:
