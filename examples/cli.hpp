@@ -42,17 +42,17 @@ class Args {
   /// The value as a finite real number ("nan" and "inf" are refused: no option means them).
   double number() {
     const std::string v = value();
+    double d = 0;
+    std::size_t pos = 0;
     try {
-      std::size_t pos = 0;
-      const double d = std::stod(v, &pos);
-      if (pos == v.size() && std::isfinite(d)) return d;
-      if (pos == v.size())
-        throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is invalid: must be a finite number"));
-    } catch (const ConfigError&) {
-      throw;
+      d = std::stod(v, &pos);
     } catch (const std::exception&) {
     }
-    throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is not a number"));
+    if (pos == 0 || pos != v.size())
+      throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is not a number"));
+    if (!std::isfinite(d))
+      throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = '", v, "' is invalid: must be a finite number"));
+    return d;
   }
   /// A finite number > 0 (learning rates, scales).
   double positive() {
@@ -72,12 +72,6 @@ class Args {
     const std::uint64_t n = count();
     if (n < min || n > max)
       throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = ", n, " is invalid: must be in [", min, ", ", max, "]"));
-    return n;
-  }
-  /// A count >= `min` (e.g. 1 for a batch size or a number of samples).
-  std::uint64_t count_at_least(std::uint64_t min) {
-    const std::uint64_t n = count();
-    if (n < min) throw ConfigError(jepa::detail::cat("jepa: option ", option_, " = ", n, " is invalid: must be >= ", min));
     return n;
   }
   /// The value as an integer (any sign).

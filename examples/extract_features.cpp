@@ -482,8 +482,9 @@ int main(int argc, char** argv) {
     return dispatch(o);
   } catch (const MemoryError& e) {
     const std::string m = in_user_terms(e.what());
-    // The library's own arenas say only "a host arena"; the estimates and the decoders say what for.
-    const bool generic = m.find("a host arena") != std::string::npos;
+    // The program's estimates name their options; an arena refused inside the library names only what
+    // it holds, so the options that set the size are added.
+    const bool generic = m.find(" --") == std::string::npos;
     std::fprintf(stderr, "extract_features: error: %s%s\n", m.c_str(), generic ? ("; " + sizes()).c_str() : "");
   } catch (const jepa::Error& e) {
     std::fprintf(stderr, "extract_features: error: %s\n", in_user_terms(e.what()).c_str());

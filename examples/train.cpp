@@ -24,6 +24,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "cli.hpp"
@@ -56,7 +57,6 @@ struct Options {
   double lr_final = 1e-6;
   std::set<std::string> given;  // the keys set by the config file or a flag
   bool resume = true;
-  std::string command;  // the options as given, for messages
 };
 
 // Every setting has one entry here: its config-file key, its command-line flag, its kind and the
@@ -182,7 +182,7 @@ void set_from_flag(Options& o, const Key& k, const std::string& v) {
   const std::string where = std::string("option ") + k.flag;
   if (k.kind == Kind::text) {
     if (v.empty() && std::string(k.key) != "image_data")
-      throw ConfigError(where + " is empty: " + k.help);
+      throw ConfigError("jepa: " + where + " is empty: " + k.help);
     return assign(o, k, 0, 0, v);
   }
   std::size_t pos = 0;
@@ -229,19 +229,17 @@ void set_from_json(Options& o, const Key& k, const nlohmann::json& v, const std:
   assign(o, k, d, k.kind == Kind::count ? static_cast<std::uint64_t>(d) : 0, "");
 }
 
-const Key* find_flag(const std::string& flag) {
+/// The entry whose flag (by_flag) or config key is `name`; null when there is none.
+const Key* find_key(std::string_view name, bool by_flag) {
   for (const Key& k : kKeys)
-    if (flag == k.flag) return &k;
+    if (name == (by_flag ? k.flag : k.key)) return &k;
   return nullptr;
 }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    if (i > 1) o.command += ' ';
-    o.command += argv[i];
-    if (std::string(argv[i]) == "--config" && i + 1 < argc) o.config = argv[i + 1];
-  }
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--config") o.config = argv[i + 1];
   if (!o.config.empty()) {
     std::ifstream f(o.config);
     if (!f) throw IoError("jepa: option --config: cannot read the config file '" + o.config + "': " + std::strerror(errno));
@@ -255,9 +253,7 @@ Options parse(int argc, char** argv) {
       throw ConfigError("jepa: config file '" + o.config + "' must hold a JSON object ({\"steps\": 300, ...}), not " +
                         std::string(j.type_name()) + "; see train --help for the keys");
     for (const auto& [key, value] : j.items()) {
-      const Key* k = nullptr;
-      for (const Key& c : kKeys)
-        if (key == c.key) k = &c;
+      const Key* k = find_key(key, false);
       if (!k) {
         std::string all;
         for (const Key& c : kKeys) all += (all.empty() ? "" : ", ") + std::string(c.key);
@@ -270,16 +266,12 @@ Options parse(int argc, char** argv) {
     if (args.is("--help") || args.is("-h")) usage(), std::exit(0);
     else if (args.is("--config")) args.value();  // read above, before the other options
     else if (args.is("--no-resume")) o.resume = false;
-    else if (const Key* k = find_flag(args.flag())) set_from_flag(o, *k, args.value());
+    else if (const Key* k = find_key(args.flag(), true)) set_from_flag(o, *k, args.value());
     else args.unknown();
   }
   // Options that the chosen family has no use for are refused, not silently ignored.
   auto given = [&](const char* key) { return o.given.count(key) != 0; };
-  auto flag_of = [](const char* key) {
-    for (const Key& k : kKeys)
-      if (std::string(key) == k.key) return std::string(k.flag);
-    return std::string(key);
-  };
+  auto flag_of = [](const char* key) { return std::string(find_key(key, false)->flag); };
   if (o.family == "vjepa" || o.family == "ijepa")
     for (const char* key : {"cooldown_steps", "cooldown_frames", "cooldown_res", "lr_final"})
       if (given(key))
@@ -385,8 +377,6 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     return 0;
   }
   const bool v2 = o.family == "vjepa2" || o.family == "vjepa2_1";
-  std::vector<std::uint64_t> schedule;
-  for (const auto& st : cfg.stages) schedule.push_back(st.steps());
   std::printf("model      %s: encoder %zu + predictor %zu parameters\n", name, model.encoder().param_count(),
               model.predictor().param_count());
   if (comm.size() > 1) std::printf("ranks      %d (data parallel: each takes 1/%d of every batch)\n", comm.size(), comm.size());
@@ -403,21 +393,15 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     const std::string hint = "'" + ckpt.string() + "' is resumed because --out '" + o.out +
                              "' holds it; to start afresh there use --no-resume (its checkpoint is then replaced), "
                              "or give another --out";
-    std::vector<std::uint64_t> theirs;
-    try {
-      theirs = train::checkpoint_stage_steps(io::SafetensorsFile(ckpt.string()));
-    } catch (const jepa::Error& e) {
-      throw IoError(std::string(e.what()) + " — " + hint);
-    }
-    if (!theirs.empty() && theirs != schedule)
-      throw ConfigError("jepa: --out '" + o.out + "' holds a checkpoint of a run of " +
-                        train::describe_schedule(theirs, cfg.stages) + ", but this command asks for " +
-                        train::describe_schedule(schedule, cfg.stages) + " (" + schedule_options(schedule, v2) +
-                        "). The warmup, the learning-rate decay and the 2.1 λ ramp are derived from these step counts, "
-                        "so continuing would silently change the schedule. To continue that run, give " +
-                        schedule_options(theirs, v2) + "; to train a new one, give another --out or --no-resume");
     try {
       train::load_checkpoint(ckpt.string(), model, trainer);
+    } catch (const train::ScheduleMismatch& e) {
+      throw ConfigError("jepa: --out '" + o.out + "' holds a checkpoint of a run of " +
+                        train::describe_schedule(e.theirs, cfg.stages) + ", but this command asks for " +
+                        train::describe_schedule(e.mine, cfg.stages) + " (" + schedule_options(e.mine, v2) +
+                        "). The warmup, the learning-rate decay and the 2.1 λ ramp are derived from these step counts, "
+                        "so continuing would silently change the schedule. To continue that run, give " +
+                        schedule_options(e.theirs, v2) + "; to train a new one, give another --out or --no-resume");
     } catch (const jepa::Error& e) {
       throw IoError(std::string(e.what()) + " — " + hint);
     }
@@ -437,7 +421,6 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
   std::fflush(stdout);  // the header before the progress lines, also when both go to one file
   const auto csv = (std::filesystem::path(o.out) / "log.csv").string();
   const auto png = (std::filesystem::path(o.out) / "loss.png").string();
-  bool wrote_any = false;
   // Writes the checkpoint only while the run is healthy (train/run_health.hpp); the log and the plot
   // always (atomically), so the user sees what went wrong.
   auto checkpoint = [&](std::uint64_t step) {
@@ -445,11 +428,10 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
     if (verdict.healthy) {
       train::save_checkpoint(ckpt.string(), model, trainer);
       guard.accepted(model, step);
-      wrote_any = true;
     } else {
       std::fprintf(stderr, "\njepa: step %llu: checkpoint not written: %s; %s\n", static_cast<unsigned long long>(step),
                    verdict.reason.c_str(),
-                   (wrote_any || guard.last_healthy_step() > 0)
+                   guard.last_healthy_step() > 0
                        ? ("'" + ckpt.string() + "' keeps the last healthy state (step " +
                           std::to_string(guard.last_healthy_step()) + ")").c_str()
                        : "no checkpoint of this run has been written yet");
@@ -574,21 +556,18 @@ int main(int argc, char** argv) {
   } catch (const dist::RankFailure& e) {  // every rank knows: the failing one says why, all end
     if (e.is_origin()) std::fprintf(stderr, "\nerror: %s\n", e.what());
     return 2;
-  } catch (const MemoryError& e) {
-    std::fprintf(stderr, "\nerror: %s.\nThe memory a run needs is set by --size, --batch, --frames and --res (and "
-                         "--cooldown-frames, --cooldown-res, --image-batch): lower them\n", e.what());
-    return 2;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "\nerror: jepa: out of memory (%s available); the memory a run needs is set by --size, --batch, "
-                         "--frames and --res (and --cooldown-frames, --cooldown-res, --image-batch): lower them\n",
-                 format_bytes(available_host_memory()).c_str());
-    return 2;
   } catch (const std::exception& e) {
+    std::string msg = e.what();
+    const bool bad_alloc = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+    if (bad_alloc) msg = "jepa: out of memory (" + format_bytes(available_host_memory()) + " available)";
+    if (bad_alloc || dynamic_cast<const MemoryError*>(&e))
+      msg += ".\nThe memory a run needs is set by --size, --batch, --frames and --res (and --cooldown-frames, "
+             "--cooldown-res, --image-batch): lower them";
 #ifdef JEPA_TRAIN_WITH_MPI
     // The other ranks may be waiting for this one in a collective: end the whole job.
-    if (comm.size() > 1) dist::abort_job(e.what());
+    if (comm.size() > 1) dist::abort_job(msg);
 #endif
-    std::fprintf(stderr, "\nerror: %s\n", e.what());
+    std::fprintf(stderr, "\nerror: %s\n", msg.c_str());
     return 2;
   } catch (...) {
     std::fprintf(stderr, "\nerror: jepa: an unknown exception ended the run\n");

@@ -324,8 +324,8 @@ BOOST_AUTO_TEST_CASE(run_directory_is_checked_up_front) {
   BOOST_TEST(fs::exists(dir / live));
   BOOST_TEST(fs::exists(dir / "notes.tmp.txt"));
   // Atomic text: the old file or the new one, never a temporary left behind.
-  train::write_text_atomic((dir / "log.csv").string(), "a\n");
-  train::write_text_atomic((dir / "log.csv").string(), "b\n");
+  io::write_atomic((dir / "log.csv").string(), {"a\n"});
+  io::write_atomic((dir / "log.csv").string(), {"b\n"});
   std::ifstream in(dir / "log.csv");
   std::string line;
   std::getline(in, line);

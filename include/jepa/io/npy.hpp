@@ -5,14 +5,11 @@
 // Layout: "\x93NUMPY" 1 0, a little-endian u16 header length, an ASCII dict
 // {'descr': '<f4', 'fortran_order': False, 'shape': (d0, d1, ...), } padded with spaces and a final
 // '\n' so that the data starts at a multiple of 64 bytes, then the row-major little-endian data.
-// The file is written to "<path>.tmp.<pid>" and renamed over <path> (atomic); IoError naming the path
-// on failure.
+// The file is replaced atomically (io/atomic_file.hpp); IoError naming the path and the reason on
+// failure.
 #pragma once
 
-#include <unistd.h>
-
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -20,6 +17,7 @@
 
 #include "jepa/core/error.hpp"
 #include "jepa/core/tensor.hpp"
+#include "jepa/io/atomic_file.hpp"
 
 namespace jepa::io {
 
@@ -59,16 +57,7 @@ void write_npy(const std::filesystem::path& path, const Shape& shape, const T* d
     if (d < 0) throw ShapeError(jepa::detail::cat("jepa: write_npy '", path.string(), "': shape ", shape, " has a negative extent"));
   const std::string head = npy_header<T>(shape);
   const std::size_t n = static_cast<std::size_t>(shape.numel());
-  const std::string tmp = jepa::detail::cat(path.string(), ".tmp.", ::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw IoError(jepa::detail::cat("jepa: cannot write .npy file '", path.string(), "' (creating '", tmp, "' failed)"));
-  bool ok = std::fwrite(head.data(), 1, head.size(), f) == head.size();
-  if (ok && n) ok = std::fwrite(data, sizeof(T), n, f) == n;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw IoError(jepa::detail::cat("jepa: cannot write .npy file '", path.string(), "' (write or rename failed)"));
-  }
+  write_atomic(path.string(), {head, std::string_view(reinterpret_cast<const char*>(data), n * sizeof(T))}, ".npy file");
 }
 template <class T>
 void write_npy(const std::filesystem::path& path, const Shape& shape, const std::vector<T>& v) {

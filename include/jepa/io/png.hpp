@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "jepa/core/error.hpp"
+#include "jepa/io/atomic_file.hpp"  // check_writable
 
 #ifdef JEPA_PNG_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -32,23 +33,6 @@ struct RgbImage {
   RgbImage(int w, int h) : width(w), height(h), data(static_cast<std::size_t>(w) * h * 3) {}
   std::uint8_t* at(int x, int y) { return data.data() + (static_cast<std::size_t>(y) * width + x) * 3; }
 };
-
-/// Checks that a file can be created at `path` (or an existing one overwritten) by doing so: opens
-/// it for writing and removes it again when it did not exist. Programs call it for every output
-/// before the work, so a typo in a directory name is reported at once and not after an hour of
-/// encoding. Throws IoError naming `what` (e.g. "--png"), the path and the system's reason.
-inline void check_writable(const std::string& path, std::string_view what) {
-  if (path.empty()) throw IoError(detail::cat("jepa: ", what, " is an empty path"));
-  std::error_code ec;
-  const bool existed = std::filesystem::exists(path, ec);
-  if (existed && std::filesystem::is_directory(path, ec))
-    throw IoError(detail::cat("jepa: ", what, " '", path, "' is a directory; give a file name"));
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), existed ? "r+b" : "wb");  // r+b: an existing file is not truncated
-  if (!f) throw IoError(detail::cat("jepa: ", what, " '", path, "' cannot be written: ", std::strerror(errno)));
-  std::fclose(f);
-  if (!existed) std::filesystem::remove(path, ec);
-}
 
 /// Writes `img` to `path`; throws IoError naming the file and the system's reason on failure.
 inline void write_png(const std::string& path, const RgbImage& img) {

@@ -108,6 +108,7 @@
 #include "jepa/core/dtype.hpp"
 #include "jepa/core/error.hpp"
 #include "jepa/core/tensor.hpp"
+#include "jepa/io/atomic_file.hpp"
 #include "jepa/io/xxh64.hpp"
 #include "jepa/nn/param.hpp"
 
@@ -1331,7 +1332,7 @@ class SafetensorsWriter {
     const std::string target = path.string();
     const std::vector<std::size_t> order = layout_order();
     const std::string head = make_header(order, data_hash(order));
-    const std::string tmp = target + ".tmp." + std::to_string(::getpid());
+    const std::string tmp = temporary_for(target);
     const auto fail = [&](std::string_view step, int e) -> void {
       throw IoError(detail::cat("jepa: cannot write safetensors file '", target, "': ", step, " failed: ",
                                 detail::errno_text(e), " (the previous file, if any, is unchanged)"));

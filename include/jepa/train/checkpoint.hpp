@@ -31,11 +31,13 @@ namespace jepa::train {
 
 inline constexpr const char* kCheckpointFormat = "jepa-checkpoint-1";
 
-/// The writer records an XXH64 hash of the data section in the metadata ("content_hash"), and
-/// load_checkpoint verifies it where present: safetensors has no checksum of its own, so without it
-/// a flipped bit in the data would load silently. Older checkpoints have none and load as before.
-inline void hash_checkpoint_content(io::SafetensorsWriter& w) { w.set_content_hash(true); }
-inline void verify_checkpoint_content(const io::SafetensorsFile& f) { (void)f.verify_content_hash(); }
+/// A checkpoint written for a run with other stage step counts (load_checkpoint): `theirs` and `mine`
+/// let a program name the options that would continue it.
+struct ScheduleMismatch : ConfigError {
+  ScheduleMismatch(const std::string& what, std::vector<std::uint64_t> t, std::vector<std::uint64_t> m)
+      : ConfigError(what), theirs(std::move(t)), mine(std::move(m)) {}
+  std::vector<std::uint64_t> theirs, mine;
+};
 
 template <class Model, class Trainer>
 void save_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
@@ -82,13 +84,14 @@ void save_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
     steps += std::to_string(st.steps());
   }
   w.set_metadata("stage_steps", steps);
-  hash_checkpoint_content(w);
+  // safetensors has no checksum of its own: without this hash a flipped bit in the data would load
+  // silently. load_checkpoint verifies it (older checkpoints have none and load as before).
+  w.set_content_hash(true);
   w.write(path);
 }
 
 /// The per-stage step counts a checkpoint's run was configured with ("stage_steps" = "300,60"), or
-/// empty for a checkpoint written before they were recorded. A program compares them with its own
-/// schedule before resuming (examples/train names its options in the message).
+/// empty for a checkpoint written before they were recorded.
 inline std::vector<std::uint64_t> checkpoint_stage_steps(const io::SafetensorsFile& f) {
   std::vector<std::uint64_t> out;
   const auto it = f.metadata().find("stage_steps");
@@ -96,13 +99,11 @@ inline std::vector<std::uint64_t> checkpoint_stage_steps(const io::SafetensorsFi
   const std::string& t = it->second;
   for (std::size_t b = 0; b <= t.size();) {
     const std::size_t e = std::min(t.find(',', b), t.size());
-    const std::string item = t.substr(b, e - b);
-    bool ok = !item.empty() && item.size() <= 19;
-    for (char c : item) ok = ok && c >= '0' && c <= '9';
-    if (!ok)
+    const auto n = detail::decimal_u64(std::string_view(t).substr(b, e - b));
+    if (!n)
       throw IoError(jepa::detail::cat("jepa: checkpoint '", f.path(), "' metadata 'stage_steps' = '", t,
                                       "' is invalid: must be comma-separated step counts; the file is corrupt"));
-    out.push_back(std::stoull(item));
+    out.push_back(*n);
     b = e + 1;
   }
   return out;
@@ -147,21 +148,22 @@ void load_checkpoint(const std::string& path, Model& model, Trainer& trainer) {
                                     kCheckpointFormat, "')"));
   const auto& cfg = trainer.config();
   const std::size_t n_stages = cfg.stages.size();
-  const auto stages = detail::meta_u64(f, "stages");
-  if (stages != n_stages)
-    throw ConfigError(jepa::detail::cat("jepa: checkpoint '", path, "' was written by a run with ", stages,
-                                        " stage(s); this run has ", n_stages));
   std::vector<std::uint64_t> mine;
   for (const auto& st : cfg.stages) mine.push_back(st.steps());
   const auto theirs = checkpoint_stage_steps(f);
   if (!theirs.empty() && theirs != mine)
-    throw ConfigError(jepa::detail::cat("jepa: checkpoint '", path, "' was written by a run of ",
+    throw ScheduleMismatch(jepa::detail::cat("jepa: checkpoint '", path, "' was written by a run of ",
                                         describe_schedule(theirs, cfg.stages), "; this run is configured for ",
                                         describe_schedule(mine, cfg.stages),
                                         ". The schedules (warmup, learning-rate decay, λ ramp) are derived from these "
                                         "totals, so resuming would change them: resume with the original step counts, "
-                                        "or start a new run"));
-  verify_checkpoint_content(f);
+                                        "or start a new run"),
+                           theirs, mine);
+  const auto stages = detail::meta_u64(f, "stages");
+  if (stages != n_stages)
+    throw ConfigError(jepa::detail::cat("jepa: checkpoint '", path, "' was written by a run with ", stages,
+                                        " stage(s); this run has ", n_stages));
+  (void)f.verify_content_hash();
   // Run position, range-checked against this run.
   TrainState s;
   std::uint64_t total = 0;

@@ -6,8 +6,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "jepa/core/error.hpp"
 #include "jepa/io/safetensors.hpp"
@@ -25,6 +27,20 @@ void require_finite(const T* p, const nn::ParamLayout& L, const char* what, cons
                                              " parameter '", info.name, "' holds a non-finite value"));
 }
 
+/// `t` as an unsigned decimal integer: digits only (std::stoull would also take "-1" as 2^64 − 1, and
+/// " 7" or "+7"), at most 2^64 − 1; nullopt otherwise.
+inline std::optional<std::uint64_t> decimal_u64(std::string_view t) {
+  if (t.empty() || t.size() > 20) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+    if (v > (~std::uint64_t{0} - d) / 10) return std::nullopt;  // above 2^64 − 1
+    v = v * 10 + d;
+  }
+  return v;
+}
+
 /// The metadata field `key` of a checkpoint as an unsigned integer in [0, max]; IoError if absent,
 /// not plain decimal digits (std::stoull would take "-1" as 2^64 − 1, and " 7" or "+7" too), out of
 /// 64-bit range, or above `max`.
@@ -35,16 +51,9 @@ inline std::uint64_t meta_u64(const io::SafetensorsFile& f, const std::string& k
   if (it == m.end())
     throw IoError(jepa::detail::cat("jepa: ", kind, " '", f.path(), "' lacks the metadata field '", key, "'"));
   const std::string& t = it->second;
-  bool digits = !t.empty() && t.size() <= 20;
-  for (char c : t) digits = digits && c >= '0' && c <= '9';
-  std::uint64_t v = 0;
-  if (digits) {
-    try {
-      v = std::stoull(t);
-    } catch (const std::exception&) {
-      digits = false;  // above 2^64 − 1
-    }
-  }
+  const auto parsed = decimal_u64(t);
+  const bool digits = parsed.has_value();
+  const std::uint64_t v = parsed.value_or(0);
   if (!digits)
     throw IoError(jepa::detail::cat("jepa: ", kind, " '", f.path(), "' metadata '", key, "' = '", t,
                                     "' is not an unsigned integer (decimal digits, at most 18446744073709551615)"));

@@ -50,7 +50,6 @@
 #include <exception>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -63,7 +62,7 @@
 #include "jepa/dist/communicator.hpp"
 #include "jepa/eval/rank.hpp"
 #include "jepa/train/progress.hpp"
-#include "jepa/train/run_dir.hpp"
+#include "jepa/io/atomic_file.hpp"
 #include "jepa/io/plot.hpp"
 #include "jepa/masking/multiblock.hpp"
 #include "jepa/models/jepa.hpp"
@@ -386,7 +385,7 @@ class Trainer {
     return mm[0] == ~mm[1];
   }
 
-  /// Writes the history as CSV (one row per step), atomically (train/run_dir.hpp): a kill at any
+  /// Writes the history as CSV (one row per step), atomically (io/atomic_file.hpp): a kill at any
   /// moment leaves the previous log or the new one, never a truncated file. Rank 0 only.
   void write_csv(const std::string& path) const {
     if (!is_root()) return;
@@ -396,7 +395,7 @@ class Trainer {
       f << l.step << ',' << l.stage << ',' << l.lr << ',' << l.wd << ',' << l.ema << ',' << l.loss << ',' << l.prediction
         << ',' << l.context << ',' << l.lambda << ',' << l.grad_norm << ',' << l.target_std << ',' << l.rank_pred << ','
         << l.rank_target << ',' << l.seconds << ',' << (l.skipped ? 1 : 0) << '\n';
-    write_text_atomic(path, f.str());
+    io::write_atomic(path, {f.str()}, "the training log");
   }
   /// Loss curve (total, prediction, context) as PNG. Rank 0 only: a no-op on the other ranks.
   void write_loss_png(const std::string& path, const std::string& title) const {
@@ -413,9 +412,9 @@ class Trainer {
     }
     std::vector<io::Series> s{total};
     if (any_ctx) s.push_back(pred), s.push_back(ctx);
-    const std::string tmp = temporary_for(path);  // atomic, as the log
+    const std::string tmp = io::temporary_for(path);  // atomic, as the log
     io::write_line_plot(tmp, s, title, "step");
-    replace_atomic(tmp, path);
+    io::replace_atomic(tmp, path);
   }
 
  private:
