@@ -22,6 +22,7 @@ shared/reference/recipe_facts.md section 1:
 Usage:
   /usr/bin/python3 benchmarks/torch_encoder.py --model vit_small --frames 16 --size 224 \
       --threads 2 --reps 3 [--backward]
+--frames 1 is an image: V-JEPA 2 repeats it over the tubelet (2 frames), so 224^2 gives 196 tokens.
 
 It sets the thread count (torch.set_num_threads, and OMP/OpenBLAS through the environment before
 torch is imported), builds the model, runs one warm-up, times `reps` runs and prints ONE JSON line
@@ -226,6 +227,12 @@ class VisionTransformer(nn.Module):
             nn.init.constant_(m.weight, 1.0)
 
     def forward(self, x):
+        # A single image, (B, 3, H, W) or a one-frame clip (B, 3, 1, H, W), is V-JEPA 2's image case:
+        # the frame is repeated over the tubelet, so it gives one temporal slot of H/16 * W/16 tokens.
+        if x.dim() == 4:
+            x = x.unsqueeze(2)
+        if x.size(2) == 1 and self.tubelet_size > 1:
+            x = x.repeat(1, 1, self.tubelet_size, 1, 1)
         T = x.size(2) // self.tubelet_size
         H_patches = x.size(3) // self.patch_size
         W_patches = x.size(4) // self.patch_size
@@ -281,7 +288,7 @@ def main():
     dev = torch.device(a.device)
     model = VisionTransformer(D, depth, heads, ratio).to(dev)
     clip = torch.randn(a.batch, 3, a.frames, a.size, a.size, device=dev)
-    tokens = (a.frames // 2) * (a.size // 16) ** 2
+    tokens = max(1, a.frames // 2) * (a.size // 16) ** 2  # --frames 1: an image (repeated over the tubelet)
     what = "fwd+bwd" if a.backward else "fwd"
     fn = torch.compile(model) if a.compile else model
     gpu = dev.type == "cuda"
