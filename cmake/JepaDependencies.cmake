@@ -1,9 +1,23 @@
-# Finds jepa's CPU dependencies: Eigen (required), nlohmann_json, OpenMP and a BLAS (optional).
+# Finds jepa's CPU dependencies: Eigen (required), nlohmann_json, OpenMP, oneDNN and a BLAS (optional).
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 # nlohmann/json (jepa/io/safetensors.hpp): linked through its CMake target when its package is found.
 find_package(nlohmann_json 3.2 QUIET)
 if(JEPA_USE_OPENMP)
   find_package(OpenMP COMPONENTS CXX)
+endif()
+# oneDNN (Debian: libdnnl-dev): the default CPU GEMM provider. Its JIT dispatches on the CPU's
+# instruction sets at run time (AVX2, AVX-512, AVX512-BF16, AMX) and its OpenMP build shares jepa's
+# thread pool. Found by its header and library, not its CMake package: Debian's dnnl-config.cmake
+# requires the OpenCL headers (its GPU runtime), which the CPU path does not use.
+set(JEPA_ONEDNN_FOUND OFF)
+if(JEPA_USE_ONEDNN)
+  include(JepaFindOneDnn)
+  if(TARGET jepa_onednn)
+    set(JEPA_ONEDNN_FOUND ON)
+    message(STATUS "jepa: CPU GEMM provider oneDNN (${JEPA_ONEDNN_LIBRARY})")
+  else()
+    message(STATUS "jepa: oneDNN not found (Debian: libdnnl-dev); CPU GEMMs use the BLAS or Eigen")
+  endif()
 endif()
 set(JEPA_BLAS_FOUND OFF)
 if(JEPA_USE_BLAS)
@@ -12,13 +26,13 @@ if(JEPA_USE_BLAS)
   if(JEPA_OPENBLAS_LIBRARY)
     set(JEPA_BLAS_FOUND ON)
     set(JEPA_BLAS_LIBRARIES ${JEPA_OPENBLAS_LIBRARY})
-    message(STATUS "jepa: Eigen GEMM routed to OpenBLAS (${JEPA_OPENBLAS_LIBRARY})")
+    message(STATUS "jepa: CPU GEMM provider OpenBLAS (${JEPA_OPENBLAS_LIBRARY})")
   else()
     find_package(BLAS)
     if(BLAS_FOUND)
       set(JEPA_BLAS_FOUND ON)
       set(JEPA_BLAS_LIBRARIES ${BLAS_LIBRARIES})
-      message(STATUS "jepa: Eigen GEMM routed to BLAS (${BLAS_LIBRARIES})")
+      message(STATUS "jepa: CPU GEMM provider BLAS (${BLAS_LIBRARIES})")
     else()
       message(STATUS "jepa: no BLAS found; Eigen's own GEMM is used")
     endif()

@@ -32,7 +32,7 @@ install(TARGETS jepa EXPORT jepaTargets)
 install(EXPORT jepaTargets NAMESPACE jepa:: DESTINATION ${JEPA_INSTALL_CMAKEDIR})
 
 # What the build used, recorded for the config file: the consumer's find_package repeats the same
-# choices on its own machine (OpenMP and the BLAS are optional; Eigen is required).
+# choices on its own machine (OpenMP, oneDNN and the BLAS are optional; Eigen is required).
 set(JEPA_PACKAGE_USES_OPENMP OFF)
 if(JEPA_USE_OPENMP AND OpenMP_CXX_FOUND)
   set(JEPA_PACKAGE_USES_OPENMP ON)
@@ -40,6 +40,10 @@ endif()
 set(JEPA_PACKAGE_USES_BLAS OFF)
 if(JEPA_USE_BLAS AND JEPA_BLAS_FOUND)
   set(JEPA_PACKAGE_USES_BLAS ON)
+endif()
+set(JEPA_PACKAGE_USES_ONEDNN OFF)
+if(JEPA_USE_ONEDNN AND JEPA_ONEDNN_FOUND)
+  set(JEPA_PACKAGE_USES_ONEDNN ON)
 endif()
 set(JEPA_PACKAGE_USES_NLOHMANN_JSON OFF)
 if(TARGET nlohmann_json::nlohmann_json)
@@ -58,4 +62,5 @@ write_basic_package_version_file(
   COMPATIBILITY SameMinorVersion
   ARCH_INDEPENDENT)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/jepaConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/jepaConfigVersion.cmake
+              ${CMAKE_CURRENT_LIST_DIR}/JepaFindOneDnn.cmake
         DESTINATION ${JEPA_INSTALL_CMAKEDIR})

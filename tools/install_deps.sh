@@ -2,7 +2,8 @@
 # Installs what jepa needs on Debian (12 "bookworm" or newer) if it is missing. Idempotent; needs
 # root or sudo. Used by the README's quick start and by .ci/run.
 #   build + tests:  cmake g++ libeigen3-dev libboost-test-dev xtensor-dev libxsimd-dev
-#                   nlohmann-json3-dev libopenblas-dev libopenblas0-pthread libstb-dev
+#                   nlohmann-json3-dev libdnnl-dev (oneDNN: the CPU GEMM provider) libopenblas-dev
+#                   libopenblas0-pthread libstb-dev
 #                   FFmpeg's libraries (libav*-dev, video input) and the ffmpeg CLI (test videos)
 #                   openmpi-bin libopenmpi-dev (data-parallel training and its 2-rank tests)
 #   package and docs tests: doxygen (apt), Conan 2 (PyPI, `python3 -m pip install conan`)
@@ -10,7 +11,7 @@
 #                   for regenerating test fixtures with tools/make_encoder_fixtures.py
 set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev libboost-test-dev xtensor-dev libxsimd-dev nlohmann-json3-dev
-      libopenblas-dev libopenblas0-pthread libstb-dev
+      libdnnl-dev libopenblas-dev libopenblas0-pthread libstb-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg pkg-config doxygen
       openmpi-bin libopenmpi-dev)
 if [[ "${1:-}" == "--torch" ]]; then pkgs+=(python3-torch python3-numpy); fi

@@ -4,7 +4,7 @@
 #                     check, its components and its options
 #   add_subdirectory  the jepa source tree added with add_subdirectory()
 #   cmake -DMODE=... -DSOURCE_DIR=<jepa source> -DWORK=<scratch> [-DPREFIX=<prefix>] -DCXX=<compiler>
-#         -DGENERATOR=<generator> [-DHAVE_BLAS=ON] [-DHAVE_VIDEO=ON] [-DHAVE_CUDA=ON] [-DHAVE_MPI=ON] -P check_consumer.cmake
+#         -DGENERATOR=<generator> [-DHAVE_BLAS=ON] [-DHAVE_ONEDNN=ON] [-DHAVE_VIDEO=ON] [-DHAVE_CUDA=ON] [-DHAVE_MPI=ON] -P check_consumer.cmake
 cmake_minimum_required(VERSION 3.25)
 include(${CMAKE_CURRENT_LIST_DIR}/package_common.cmake)
 set(consumer ${CMAKE_CURRENT_LIST_DIR}/consumer)
@@ -61,8 +61,10 @@ endif()
   endfunction()
   # Components are created only when asked for; an optional missing one never hides jepa::jepa.
   set(blas_expect "")
-  if(HAVE_BLAS)  # the installing build used a BLAS: the config finds it again and routes Eigen's GEMM to it
-    set(blas_expect -DEXPECT_DEFINITION=EIGEN_USE_BLAS)
+  if(HAVE_ONEDNN)  # the installing build used oneDNN: the config finds it again as the GEMM provider
+    set(blas_expect -DEXPECT_DEFINITION=JEPA_HAVE_ONEDNN)
+  elseif(HAVE_BLAS)  # the installing build used a BLAS: the config finds it again
+    set(blas_expect -DEXPECT_DEFINITION=JEPA_HAVE_BLAS)
   endif()
   probe("no components" "0.1 CONFIG REQUIRED" "-DEXPECT_TARGETS=jepa::jepa" "-DEXPECT_NO_TARGETS=jepa::video,jepa::cuda,jepa::mpi"
         ${blas_expect})
@@ -71,7 +73,8 @@ endif()
   probe("incompatible version" "0.99 CONFIG REQUIRED" EXPECT_FAIL EXPECT_OUTPUT "compatible[ \n]+with requested version \"0\\.99\"")
   probe("unknown component" "CONFIG REQUIRED COMPONENTS no_such_part" EXPECT_FAIL
         EXPECT_OUTPUT "unknown component 'no_such_part'")
-  probe("JEPA_USE_BLAS=OFF" "CONFIG REQUIRED" -DJEPA_USE_BLAS=OFF -DEXPECT_NO_DEFINITION=EIGEN_USE_BLAS)
+  probe("JEPA_USE_BLAS=OFF" "CONFIG REQUIRED" -DJEPA_USE_BLAS=OFF -DEXPECT_NO_DEFINITION=JEPA_HAVE_BLAS)
+  probe("JEPA_USE_ONEDNN=OFF" "CONFIG REQUIRED" -DJEPA_USE_ONEDNN=OFF -DEXPECT_NO_DEFINITION=JEPA_HAVE_ONEDNN)
   probe("JEPA_USE_OPENMP=OFF" "CONFIG REQUIRED" -DJEPA_USE_OPENMP=OFF -DEXPECT_NO_LINK=OpenMP::OpenMP_CXX)
   if(HAVE_VIDEO)
     probe("COMPONENTS video" "CONFIG REQUIRED COMPONENTS video" "-DEXPECT_TARGETS=jepa::jepa,jepa::video")

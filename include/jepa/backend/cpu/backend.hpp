@@ -2,8 +2,8 @@
 //
 // backend::Cpu is a stateless tag type whose static member templates are the primitives (DESIGN.md
 // decision 4). All tensors are row-major and contiguous unless a stride argument says otherwise;
-// pointers are host pointers. Matrix products go through Eigen, which routes them to BLAS when the
-// build defines EIGEN_USE_BLAS (CMake option JEPA_USE_BLAS). Loops over rows are parallelised with
+// pointers are host pointers. Matrix products go through the CPU GEMM layer (backend/cpu/gemm.hpp:
+// oneDNN, the BLAS or Eigen, chosen at run time from the CPU). Loops over rows are parallelised with
 // OpenMP; every reduction over rows (parameter gradients) runs in a fixed order so results do not
 // depend on the thread count.
 //
@@ -24,17 +24,13 @@
 
 #include "jepa/backend/attention_args.hpp"
 #include "jepa/backend/cpu/attention.hpp"
+#include "jepa/backend/cpu/gemm.hpp"
 #include "jepa/backend/scalar.hpp"
 #include "jepa/core/dtype.hpp"
 #include "jepa/core/error.hpp"
 #include "jepa/core/memory_plan.hpp"
 #include "jepa/core/tensor.hpp"
 
-#if defined(JEPA_HAVE_BLAS) && defined(__GNUC__)
-// OpenBLAS's thread control (weak: null when the BLAS is not OpenBLAS).
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
-extern "C" int openblas_get_num_threads() __attribute__((weak));
-#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -57,42 +53,6 @@ using CMapArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 /// OpenMP fork, small enough to load-balance).
 inline constexpr index_t kChunk = 16384;
 
-/// Products below 2^24 multiply-adds (M·N·K) run on one OpenBLAS thread. A pthreads OpenBLAS splits
-/// every GEMM above a tiny size over its own threads, which then spin after the call and take the
-/// cores from jepa's OpenMP regions: the micro model's training step (GEMMs of ≤ 8·10^6 MACs) ran
-/// 3.4× slower with two BLAS threads than with one (main job, 240 steps: 12.4 s vs 3.7 s on two
-/// cores). Above the threshold (e.g. ViT-S/16 on one 224² image: 2.9·10^7 MACs per q/k/v
-/// projection) the product is worth splitting and the BLAS keeps its thread count. Outside a
-/// parallel region only: openblas_set_num_threads changes a process-wide setting.
-class SmallGemmOnOneBlasThread {
- public:
-  static constexpr double kMacs = 16777216.0;  // 2^24
-  explicit SmallGemmOnOneBlasThread(double macs) {
-#if defined(JEPA_HAVE_BLAS) && defined(__GNUC__)
-    if (macs >= kMacs || !openblas_set_num_threads || !openblas_get_num_threads) return;
-#ifdef _OPENMP
-    if (omp_in_parallel()) return;
-#endif
-    const int n = openblas_get_num_threads();
-    if (n > 1) {
-      saved_ = n;
-      openblas_set_num_threads(1);
-    }
-#else
-    (void)macs;
-#endif
-  }
-  ~SmallGemmOnOneBlasThread() {
-#if defined(JEPA_HAVE_BLAS) && defined(__GNUC__)
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-#endif
-  }
-  SmallGemmOnOneBlasThread(const SmallGemmOnOneBlasThread&) = delete;
-  SmallGemmOnOneBlasThread& operator=(const SmallGemmOnOneBlasThread&) = delete;
-
- private:
-  int saved_ = 0;
-};
 }  // namespace cpu::detail
 
 struct Cpu {
@@ -120,28 +80,7 @@ struct Cpu {
   template <Real T>
   static void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
                    index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
-    using namespace cpu::detail;
-    if (M <= 0 || N <= 0) return;
-    const SmallGemmOnOneBlasThread one_thread(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
-    MapMat<T> c(C, M, N, Eigen::OuterStride<>(ldc));
-    if (K <= 0) {
-      if (beta == T(0)) c.setZero(); else c *= beta;
-      return;
-    }
-    CMapMat<T> a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-    CMapMat<T> b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-    auto run = [&](const auto& opa, const auto& opb) {
-      if (beta == T(0)) {
-        c.noalias() = alpha * opa * opb;
-      } else {
-        if (beta != T(1)) c *= beta;
-        c.noalias() += alpha * opa * opb;
-      }
-    };
-    if (!trans_a && !trans_b) run(a, b);
-    else if (!trans_a && trans_b) run(a, b.transpose());
-    else if (trans_a && !trans_b) run(a.transpose(), b);
-    else run(a.transpose(), b.transpose());
+    cpu::gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 
   /// `batch` independent GEMMs; matrix i starts at A + i·stride_a (etc.).
@@ -150,9 +89,8 @@ struct Cpu {
                                    const T* A, index_t lda, index_t stride_a, const T* B, index_t ldb,
                                    index_t stride_b, T beta, T* C, index_t ldc, index_t stride_c,
                                    index_t batch) {
-    for (index_t i = 0; i < batch; ++i)
-      gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
-           C + i * stride_c, ldc);
+    cpu::gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch, stride_a, stride_b,
+                 stride_c);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -161,8 +99,18 @@ struct Cpu {
   // ---------------------------------------------------------------------------------------------
   template <Real T>
   static void linear_forward(const T* x, const T* W, const T* b, T* y, index_t M, index_t in, index_t out) {
+    if (cpu::linear_fused(x, W, b, y, M, in, out, /*gelu=*/false)) return;  // bias in the GEMM's epilogue
     gemm<T>(false, true, M, out, in, T(1), x, in, W, in, T(0), y, out);
     if (b) add_row_vector(y, b, M, out);
+  }
+  /// a = gelu(x·Wᵀ + b) without keeping the pre-activation (inference: an MLP's fc1 and its GELU as
+  /// one fused matmul where the GEMM layer can, else the GEMM, the bias and the GELU in turn).
+  template <Real T>
+  static void linear_gelu_forward(const T* x, const T* W, const T* b, T* a, index_t M, index_t in, index_t out) {
+    if (cpu::linear_fused(x, W, b, a, M, in, out, /*gelu=*/true)) return;
+    gemm<T>(false, true, M, out, in, T(1), x, in, W, in, T(0), a, out);
+    if (b) add_row_vector(a, b, M, out);
+    gelu_forward(a, a, M * out);
   }
   template <Real T>
   static void linear_backward(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, index_t M,
