@@ -36,6 +36,7 @@ struct Options {
   std::string model = "vit_small", family = "vjepa2", png = "encode_clip.png";
   index_t frames = 16, size = 224, clips = 2;
   std::uint64_t seed = 0;
+  backend::cpu::MatmulPrecision precision = backend::cpu::MatmulPrecision::f32;
 };
 
 // What main reports when memory runs out anyway: the step, and the options that set the size.
@@ -52,7 +53,13 @@ void usage() {
       "  --clips K    number of clips to encode (default 2)\n"
       "  --seed N     synthetic data and weight seed (default 0)\n"
       "  --png PATH   PCA feature map of the first clip (default encode_clip.png; '' to skip)\n"
+      "  --precision f32|bf16  GEMM precision (default f32; bf16: bfloat16 inputs, fp32 accumulation)\n"
       "The memory a configuration needs is estimated first; one that does not fit is refused.");
+  try {
+    std::printf("\nCPU GEMM on this machine: %s\n", jepa::backend::cpu::gemm_report().c_str());
+  } catch (const jepa::Error& e) {
+    std::printf("\nCPU GEMM on this machine: %s\n", e.what());
+  }
 }
 
 Options parse(int argc, char** argv) {
@@ -67,6 +74,7 @@ Options parse(int argc, char** argv) {
     else if (args.is("--clips")) clips = args.integer();
     else if (args.is("--seed")) o.seed = args.count();
     else if (args.is("--png")) o.png = args.value();
+    else if (args.is("--precision")) o.precision = backend::cpu::parse_matmul_precision(args.value(), "--precision");
     else args.unknown();
   }
   // Every option is checked here, in the command line's terms, before anything is built.
@@ -169,6 +177,7 @@ int run(const Options& o, const VitConfig& cfg, const char* name) {
   const auto out = enc.output(state);
   std::printf("features   (B, N, D) = (%ld, %ld, %ld)   mean %.4f  std %.4f (clip 0)\n", static_cast<long>(out.size(0)),
               static_cast<long>(out.size(1)), static_cast<long>(out.size(2)), first_mean, first_std);
+  std::printf("gemm       %s\n", backend::cpu::gemm_report().c_str());
   std::printf("timing     %.3f s per clip forward (%.1f GFLOP/s, %.2f TFLOP per clip)\n",
               total / static_cast<double>(o.clips), flops / (total / static_cast<double>(o.clips)) * 1e-9, flops * 1e-12);
 
@@ -212,6 +221,7 @@ int main(int argc, char** argv) {
   };
   try {
     o = parse(argc, argv);
+    backend::cpu::set_matmul_precision(o.precision);
     // Outputs are checked before the work, so a bad path does not cost a whole run.
     if (!o.png.empty()) io::check_writable(o.png, "--png");
     if (o.model == "vit_small") return dispatch_family<P::vit_small>(o);

@@ -85,6 +85,9 @@ void usage() {
       "  --png FILE.png            PCA feature map: first frame | top-3 components of its tokens as RGB\n"
       "                            (default features.png; '' to skip)\n"
       "  --threads N               CPU threads, 1 to 4096 (default: OMP_NUM_THREADS or all cores)\n"
+      "  --precision f32|bf16      GEMM precision (default f32); bf16 rounds GEMM inputs to bfloat16 and\n"
+      "                            accumulates in fp32 (AMX or AVX512-BF16; fp32 where the CPU has\n"
+      "                            neither): ~2x faster, token cosine to fp32 >= 0.999\n"
       "  -h, --help                this text\n"
       "\n"
       "The output paths are checked before the work, and the memory the input and the model need is\n"
@@ -96,6 +99,11 @@ void usage() {
       "  extract_features clip.mp4 --weights vitl.safetensors --fps 4 --out clip.npy --png clip.png\n"
       "  extract_features photo.jpg --weights vjepa2_1_vitb_dist_vitG_384.safetensors --crop 384\n"
       "  extract_features --synthetic --model vit_tiny --random-weights 0 --frames 4 --crop 64\n");
+  try {
+    std::printf("\nCPU GEMM on this machine: %s\n", jepa::backend::cpu::gemm_report().c_str());
+  } catch (const jepa::Error& e) {
+    std::printf("\nCPU GEMM on this machine: %s\n", e.what());
+  }
 }
 
 struct Options {
@@ -103,6 +111,7 @@ struct Options {
   bool synthetic = false, random = false, have_section = false;
   std::uint64_t seed = 0;
   int patch = 0, threads = 0;
+  backend::cpu::MatmulPrecision precision = backend::cpu::MatmulPrecision::f32;
   io::MediaOptions media;
   index_t image_frames = 0;
   std::vector<int> layers;
@@ -149,6 +158,7 @@ Options parse(int argc, char** argv) {
     else if (args.is("--out")) o.out = args.value();
     else if (args.is("--png")) o.png = args.value();
     else if (args.is("--threads")) o.threads = static_cast<int>(in_range(args, "--threads", 1, 4096));
+    else if (args.is("--precision")) o.precision = backend::cpu::parse_matmul_precision(args.value(), "--precision");
     else if (args.is("--layers")) {
       for (const long long l : args.integer_list()) {
         if (l < 0 || l > 1024) fail_field("--layers", l, "block indices must be in [0, depth of the model)");
@@ -472,6 +482,8 @@ int main(int argc, char** argv) {
 #ifdef _OPENMP
     if (o.threads > 0) omp_set_num_threads(o.threads);
 #endif
+    backend::cpu::set_matmul_precision(o.precision);
+    std::fprintf(stderr, "extract_features: gemm %s\n", backend::cpu::gemm_report().c_str());
     // Outputs are checked before the work, so a bad path does not cost a whole run.
     io::check_writable(o.out, "--out");
     if (!o.png.empty()) io::check_writable(o.png, "--png");

@@ -50,6 +50,7 @@ namespace {
 
 struct Options {
   std::string family = "vjepa2", size = "micro", out = "jepa-run", config, data = "synthetic", image_data;
+  backend::cpu::MatmulPrecision precision = backend::cpu::MatmulPrecision::f32;
   std::uint64_t steps = 300, cooldown_steps = 60, checkpoint_every = 100, seed = 239, stop_after = 0;
   index_t batch = 4, frames = 4, res = 64, cooldown_frames = 8, cooldown_res = 64, image_batch = -1;
   index_t micro_batches = 1;
@@ -95,6 +96,7 @@ const Key kKeys[] = {
     {"seed", "--seed", Kind::seed, 0, 0, false, "model and mask seed (default 239)"},
     {"data", "--data", Kind::text, 0, 0, false, "synthetic | videos:DIR | frames:DIR | images:DIR"},
     {"image_data", "--image-data", Kind::text, 0, 0, false, "2.1 image stream, e.g. images:DIR"},
+    {"precision", "--precision", Kind::text, 0, 0, false, "f32 (default) | bf16 GEMMs (fp32 master weights)"},
 };
 
 void usage() {
@@ -124,11 +126,21 @@ void usage() {
       "                     unreadable files are skipped and reported\n"
       "  --image-data SPEC  2.1 image stream (default: synthetic 1-frame clips), e.g. images:DIR\n"
       "  --no-resume        start afresh even if DIR has a checkpoint (which is then replaced)\n"
+      "  --precision P      f32 (default) | bf16: mixed precision on the CPU — GEMM inputs rounded to\n"
+      "                     bfloat16 with fp32 accumulation (AMX or AVX512-BF16; fp32 where the CPU has\n"
+      "                     neither); master weights, AdamW, LayerNorm, softmax and the loss stay fp32\n"
+      "CPU GEMMs: oneDNN when the build has it, else the BLAS unless it runs generic kernels, else Eigen;\n"
+      "JEPA_GEMM=onednn|openblas|eigen forces one (docs/design.md). The line 'gemm' of the run says which.\n"
       "Data parallel (a build with MPI): mpirun -np N train ... — --batch and --image-batch are global\n"
       "(multiples of N); rank 0 prints and writes DIR\n"
       "JEPA_MEMORY_LIMIT=8G caps the memory a run may plan (it is refused before allocating otherwise)\n"
       "\nConfig keys (--config FILE.json; unknown keys, wrong types and out-of-range values are refused):");
   for (const Key& k : kKeys) std::printf("  %-17s %-19s %s\n", k.key, k.kind == Kind::text ? "(string)" : k.kind == Kind::number ? "(number)" : "(integer)", k.help);
+  try {
+    std::printf("\nCPU GEMM on this machine: %s\n", jepa::backend::cpu::gemm_report().c_str());
+  } catch (const jepa::Error& e) {
+    std::printf("\nCPU GEMM on this machine: %s\n", e.what());
+  }
 }
 
 /// Stores a checked value into its Options field.
@@ -141,6 +153,7 @@ void assign(Options& o, const Key& k, double num, std::uint64_t u, const std::st
   else if (key == "out") o.out = text;
   else if (key == "data") o.data = text;
   else if (key == "image_data") o.image_data = text;
+  else if (key == "precision") o.precision = backend::cpu::parse_matmul_precision(text, k.flag);
   else if (key == "steps") o.steps = u;
   else if (key == "cooldown_steps") o.cooldown_steps = u;
   else if (key == "checkpoint_every") o.checkpoint_every = u;
@@ -379,6 +392,7 @@ int run(Model model, const Options& o, const char* name, const dist::AnyCommunic
   const bool v2 = o.family == "vjepa2" || o.family == "vjepa2_1";
   std::printf("model      %s: encoder %zu + predictor %zu parameters\n", name, model.encoder().param_count(),
               model.predictor().param_count());
+  std::printf("gemm       %s\n", backend::cpu::gemm_report().c_str());
   if (comm.size() > 1) std::printf("ranks      %d (data parallel: each takes 1/%d of every batch)\n", comm.size(), comm.size());
   for (std::size_t s = 0; s < cfg.stages.size(); ++s)
     std::printf("stage %zu    %-9s %llu steps, %ld clips of %ldx%ldx%ld%s, lr %s %.3g -> %.3g\n", s,
@@ -543,6 +557,7 @@ int main(int argc, char** argv) {
 #endif
   try {
     const Options o = parse(argc, argv);
+    backend::cpu::set_matmul_precision(o.precision);
     if (o.size == "micro") return dispatch<P::vit_micro>(o, comm);
     if (o.size == "tiny") return dispatch<P::vit_tiny>(o, comm);
     if (o.size == "small") return dispatch<P::vit_small>(o, comm);

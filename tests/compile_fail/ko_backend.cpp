@@ -2,7 +2,7 @@
 // case missing_arena: jepa: Backend must define `using Arena = ...`
 // case missing_memory: jepa: Backend must define `copy\(src, dst, n\)`, `zero\(p, n\)` and `axpy
 // case missing_gemm: jepa: Backend must define `template <class T> static void gemm
-// case missing_linear: jepa: Backend must define `linear_forward` and `linear_backward`
+// case missing_linear: jepa: Backend must define `linear_forward`, `linear_gelu_forward` and `linear_backward`
 // case missing_layer_norm: jepa: Backend must define `layer_norm_forward` and `layer_norm_backward`
 // case missing_activations: jepa: Backend must define gelu/swiglu forward\+backward
 // case missing_rope: jepa: Backend must define `rope_forward` and `rope_backward`
@@ -34,6 +34,7 @@ struct MyBackend {
 #endif
 #ifndef JEPA_KO_missing_linear
   JEPA_FWD(linear_forward)
+  JEPA_FWD(linear_gelu_forward)
   JEPA_FWD(linear_backward)
 #endif
 #ifndef JEPA_KO_missing_layer_norm

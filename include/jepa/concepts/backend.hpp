@@ -29,6 +29,7 @@ concept backend_has_gemm = requires(const T* a, T* c, T s, index_t n) {
 template <class B, class T>
 concept backend_has_linear = requires(const T* a, T* c, index_t n) {
   B::template linear_forward<T>(a, a, a, c, n, n, n);
+  B::template linear_gelu_forward<T>(a, a, a, c, n, n, n);
   B::template linear_backward<T>(a, a, a, c, c, c, n, n, n);
 };
 template <class B, class T>
@@ -85,7 +86,7 @@ constexpr bool check_backend() {
   static_assert(backend_has_memory<B, T>, "jepa: Backend must define `copy(src, dst, n)`, `zero(p, n)` and `axpy(alpha, x, y, n)`");
   static_assert(backend_has_gemm<B, T>,
                 "jepa: Backend must define `template <class T> static void gemm(bool ta, bool tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)`");
-  static_assert(backend_has_linear<B, T>, "jepa: Backend must define `linear_forward` and `linear_backward` (see backend/cpu/backend.hpp)");
+  static_assert(backend_has_linear<B, T>, "jepa: Backend must define `linear_forward`, `linear_gelu_forward` and `linear_backward` (see backend/cpu/backend.hpp)");
   static_assert(backend_has_layer_norm<B, T>, "jepa: Backend must define `layer_norm_forward` and `layer_norm_backward`");
   static_assert(backend_has_activations<B, T>,
                 "jepa: Backend must define gelu/swiglu forward+backward, add, add_row_vector and sum_rows_accumulate");

@@ -183,7 +183,7 @@ class AttentiveProbe {
     Binder<T> b(MemoryCategory::activations);
     for (std::size_t i = 0; i < s.x_.size(); ++i) b.request(s.x_[i], "pooler.x." + std::to_string(i + 1), {M, D});
     for (std::size_t i = 0; i < s.caches_.size(); ++i)
-      blocks_[i].plan_cache(b, train ? "pooler.blocks." + std::to_string(i) : "pooler.block", B, N, s.caches_[i]);
+      blocks_[i].plan_cache(b, train ? "pooler.blocks." + std::to_string(i) : "pooler.block", B, N, s.caches_[i], train);
     const std::string cx = "pooler.cross_attention_block.";
     b.request(s.ln1_, cx + "ln1", {M, D});
     b.request(s.ln1_mean_, cx + "ln1_mean", {M});

@@ -169,7 +169,7 @@ class AcPredictor {
     b.request(s.xs_, "state_encoder.out", {Mc, Dp});
     for (int i = 0; i < n_x; ++i) b.request(s.x_[i], "ac_predictor.x." + std::to_string(i), {B * S, Dp});
     for (std::size_t i = 0; i < s.caches_.size(); ++i)
-      blocks_[i].plan_cache(b, train ? "predictor_blocks." + std::to_string(i) : "predictor_block", B, S, s.caches_[i]);
+      blocks_[i].plan_cache(b, train ? "predictor_blocks." + std::to_string(i) : "predictor_block", B, S, s.caches_[i], train);
     b.request(s.sel_, "ac_predictor.patch_rows", {Mz, Dp});
     b.request(s.y_, "predictor_norm.out", {Mz, Dp});
     b.request(s.y_mean_, "predictor_norm.mean", {Mz});

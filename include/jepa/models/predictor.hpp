@@ -249,7 +249,7 @@ class Predictor {
     }
     for (int i = 0; i < n_x; ++i) b.request(s.x_[i], "predictor.x." + std::to_string(i), {B * S, Dp});
     for (std::size_t i = 0; i < s.caches_.size(); ++i)
-      blocks_[i].plan_cache(b, train ? "predictor_blocks." + std::to_string(i) : "predictor_block", B, S, s.caches_[i]);
+      blocks_[i].plan_cache(b, train ? "predictor_blocks." + std::to_string(i) : "predictor_block", B, S, s.caches_[i], train);
     b.request(s.y_, "predictor_norm.out", {B * S, Dp});
     b.request(s.y_mean_, "predictor_norm.mean", {B * S});
     b.request(s.y_rstd_, "predictor_norm.rstd", {B * S});

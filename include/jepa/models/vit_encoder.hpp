@@ -436,7 +436,7 @@ class VitEncoder {
     for (int i = 0; i < n_x; ++i) b.request(s.x_[i], "x." + std::to_string(i), {M, D});
     for (int i = 0; i < n_cache; ++i)
       blocks_[static_cast<std::size_t>(i)].plan_cache(b, train ? "blocks." + std::to_string(i) : "block", B, K,
-                                                      s.caches_[static_cast<std::size_t>(i)]);
+                                                      s.caches_[static_cast<std::size_t>(i)], train);
     for (int j = 0; j < n_out; ++j) {
       const std::string nm = has_final_norm ? std::string("norm") : "norms_block." + std::to_string(j);
       b.request(s.out_[j], nm + ".out", {B, K, D});

@@ -76,8 +76,10 @@ class Block {
     norm1_.backward(P, G, x_in, c.ln1_mean, c.ln1_rstd, ws.d_ln, M, dres, /*accumulate_dx=*/true);
   }
 
-  /// Requests the forward cache of one block for B·N rows.
-  void plan_cache(Binder<T>& b, const std::string& name, index_t B, index_t N, BlockCache<T>& c) const {
+  /// Requests the forward cache of one block for B·N rows. Without `train` (inference: no backward
+  /// follows) a GELU MLP keeps no pre-activation and runs fc1 with its GELU fused.
+  void plan_cache(Binder<T>& b, const std::string& name, index_t B, index_t N, BlockCache<T>& c,
+                  bool train = true) const {
     const index_t M = B * N, D = cfg_.dim, Hd = cfg_.mlp_hidden;
     b.request(c.ln1, name + ".ln1", {M, D});
     b.request(c.ln1_mean, name + ".ln1_mean", {M});
@@ -89,7 +91,7 @@ class Block {
     b.request(c.ln2, name + ".ln2", {M, D});
     b.request(c.ln2_mean, name + ".ln2_mean", {M});
     b.request(c.ln2_rstd, name + ".ln2_rstd", {M});
-    b.request(c.mlp.h1, name + ".mlp.h1", {M, Hd});
+    if (train || cfg_.mlp != MlpKind::gelu) b.request(c.mlp.h1, name + ".mlp.h1", {M, Hd});
     if (cfg_.mlp == MlpKind::swiglu) b.request(c.mlp.h2, name + ".mlp.h2", {M, Hd});
     b.request(c.mlp.a, name + ".mlp.a", {M, Hd});
   }

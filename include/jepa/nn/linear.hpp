@@ -31,6 +31,10 @@ class Linear {
   void forward(const T* P, const T* x, index_t M, T* y) const {
     Backend::template linear_forward<T>(x, P + w_, has_bias_ ? P + b_ : nullptr, y, M, in_, out_);
   }
+  /// y = gelu(x·Wᵀ + b) without the pre-activation (inference; one fused matmul where the backend can).
+  void forward_gelu(const T* P, const T* x, index_t M, T* y) const {
+    Backend::template linear_gelu_forward<T>(x, P + w_, has_bias_ ? P + b_ : nullptr, y, M, in_, out_);
+  }
   /// G may be null (no parameter gradients, e.g. a frozen module); dx may be null.
   void backward(const T* P, T* G, const T* x, const T* dy, index_t M, T* dx) const {
     Backend::template linear_backward<T>(x, P + w_, dy, dx, G ? G + w_ : nullptr,

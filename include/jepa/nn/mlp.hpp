@@ -18,7 +18,7 @@ enum class MlpKind : std::uint8_t { gelu, swiglu };
 
 template <class T>
 struct MlpCache {
-  T* h1 = nullptr;  // (M,Hd) fc1 x
+  T* h1 = nullptr;  // (M,Hd) fc1 x; null in inference (GELU: fc1 and its GELU run as one fused step)
   T* h2 = nullptr;  // (M,Hd) fc2 x (SwiGLU only)
   T* a = nullptr;   // (M,Hd) activation output
 };
@@ -49,6 +49,11 @@ class Mlp {
   MlpKind kind() const { return kind_; }
 
   void forward(const T* P, const T* x, index_t M, const MlpCache<T>& c, T* y) const {
+    if (kind_ == MlpKind::gelu && !c.h1) {  // inference: no pre-activation kept for a backward
+      fc1_.forward_gelu(P, x, M, c.a);
+      fc2_.forward(P, c.a, M, y);
+      return;
+    }
     fc1_.forward(P, x, M, c.h1);
     if (kind_ == MlpKind::gelu) {
       Backend::template gelu_forward<T>(c.h1, c.a, M * hidden_);

@@ -49,6 +49,7 @@
 #include "jepa/config.hpp"
 #include "jepa/core/dtype.hpp"
 #include "jepa/core/error.hpp"
+#include "jepa/core/tensor.hpp"
 
 #ifdef JEPA_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
@@ -459,11 +460,13 @@ inline std::shared_ptr<const OneDnnMatmul> onednn_matmul(const OneDnnKey& k) {
   const index_t a_rows = k.ta ? k.K : k.M, a_cols = k.ta ? k.M : k.K;
   const index_t b_rows = k.tb ? k.N : k.K, b_cols = k.tb ? k.K : k.N;
   const index_t lda = k.bf16 ? a_cols : k.lda, ldb = k.bf16 ? b_cols : k.ldb;
-  const index_t sa = k.bf16 ? a_rows * a_cols : k.sa, sb = k.bf16 ? b_rows * b_cols : k.sb;
+  // One product (batch 1) has no batch stride: give the extent, as oneDNN takes a zero stride for a
+  // broadcast and then runs its reference kernel.
+  const index_t sa = k.bf16 || k.batch == 1 ? a_rows * lda : k.sa, sb = k.bf16 || k.batch == 1 ? b_rows * ldb : k.sb;
   // Logical src is M×K, weights K×N; the strides say how each is stored.
   const dims a_dims{k.batch, k.M, k.K}, a_str{sa, k.ta ? 1 : lda, k.ta ? lda : 1};
   const dims b_dims{k.batch, k.K, k.N}, b_str{sb, k.tb ? 1 : ldb, k.tb ? ldb : 1};
-  const dims c_dims{k.batch, k.M, k.N}, c_str{k.sc, k.ldc, 1};
+  const dims c_dims{k.batch, k.M, k.N}, c_str{k.batch == 1 ? k.M * k.ldc : k.sc, k.ldc, 1};
   m->src = dnnl::memory::desc(a_dims, in, a_str);
   m->wei = dnnl::memory::desc(b_dims, in, b_str);
   m->dst = dnnl::memory::desc(c_dims, dt::f32, c_str);

@@ -299,6 +299,13 @@ struct Cuda {
                      fused ? cuda::Epilogue::bias : cuda::Epilogue::none, compute_for<T>());
     if (b && !fused) add_row_vector<T>(y, b, M, out);
   }
+  /// a = gelu(x·Wᵀ + b) without the pre-activation (inference): the product with its bias epilogue,
+  /// then the GELU kernel in place (cuBLASLt's GELU epilogue is the tanh form, not the recipe's erf).
+  template <cuda::DeviceReal T>
+  static void linear_gelu_forward(const T* x, const T* W, const T* b, T* a, index_t M, index_t in, index_t out) {
+    linear_forward<T>(x, W, b, a, M, in, out);
+    gelu_forward<T>(a, a, M * out);
+  }
   template <cuda::DeviceReal T>
   static void linear_backward(const T* x, const T* W, const T* dy, T* dx, T* dW, T* db, index_t M, index_t in,
                               index_t out) {
