@@ -480,13 +480,9 @@ int main(int argc, char** argv) {
   std::printf("date %s | CPU %s | %u hardware threads | %d threads used", now_string().c_str(), cpu_model().c_str(),
               std::thread::hardware_concurrency(), o.threads);
   if (openblas_get_num_threads) std::printf(" (OpenBLAS %d)", openblas_get_num_threads());
-  std::printf("\nGEMM: %s | compiler %s | reps %d (median after 1 warm-up)\n",
-#ifdef JEPA_HAVE_BLAS
-              "Eigen -> BLAS (EIGEN_USE_BLAS)",
-#else
-              "Eigen (no BLAS)",
-#endif
-              __VERSION__, o.reps);
+  std::printf("\nGEMM: %s\nattention: %s | compiler %s | reps %d (median after 1 warm-up)\n",
+              backend::cpu::gemm_report().c_str(),
+              backend::cpu::attention_uses_avx512() ? "AVX-512 build" : "compiled vector width", __VERSION__, o.reps);
   std::printf("BLAS libraries: %s\n", loaded_blas().c_str());
   if (openblas_get_config) std::printf("OpenBLAS config: %s\n", openblas_get_config());
 #ifdef _OPENMP

@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
   std::printf("bench_inference — FeatureExtractor (V-JEPA 2 encoder, Mode::inference), float32, batch 1\n");
   std::printf("date %s | CPU %s | %u hardware threads | %d threads used | GPU: none\n", now_string().c_str(), cpu_model().c_str(),
               std::thread::hardware_concurrency(), o.threads);
+  std::printf("GEMM: %s\n", backend::cpu::gemm_report().c_str());
   std::printf("BLAS libraries: %s | compiler %s\n", loaded_blas().c_str(), __VERSION__);
   std::fflush(stdout);
 

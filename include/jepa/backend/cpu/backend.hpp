@@ -407,14 +407,14 @@ JEPA_OMP(parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk))
   template <Real T>
   static void attention_forward(const AttnShape& s, AttnOperand<const T> q, AttnOperand<const T> k,
                                 AttnOperand<const T> v, AttnOperand<T> o, T* lse, const AttnMask& mask) {
-    cpu::attention_flash_forward<T>(s, q, k, v, o, lse, mask);
+    cpu::attention_flash_forward_dispatch<T>(s, q, k, v, o, lse, mask);
   }
   template <Real T>
   static void attention_backward(const AttnShape& s, AttnOperand<const T> q, AttnOperand<const T> k,
                                  AttnOperand<const T> v, AttnOperand<const T> o, AttnOperand<const T> dout,
                                  const T* lse, AttnOperand<T> dq, AttnOperand<T> dk, AttnOperand<T> dv,
                                  const AttnMask& mask) {
-    cpu::attention_flash_backward<T>(s, q, k, v, o, dout, lse, dq, dk, dv, mask);
+    cpu::attention_flash_backward_dispatch<T>(s, q, k, v, o, dout, lse, dq, dk, dv, mask);
   }
 
  private:

@@ -5,7 +5,7 @@
 // AVX-512 or AMX kernels of oneDNN on a CPU that has them. Each flag needs both the CPU (CPUID) and
 // the operating system (XGETBV: the register state is saved on a context switch):
 //   avx2        CPUID.7.0:EBX[5] and CPUID.1:ECX[12] (FMA), XCR0 bits 1–2 (SSE, AVX state)
-//   avx512      CPUID.7.0:EBX[16] (AVX512F) and EBX[17] (AVX512DQ), XCR0 bits 5–7 (opmask, ZMM state)
+//   avx512      CPUID.7.0:EBX[16,17,30,31] (AVX512 F, DQ, BW, VL), XCR0 bits 5–7 (opmask, ZMM state)
 //   avx512_bf16 CPUID.7.1:EAX[5] (VCVTNE2PS2BF16, VDPBF16PS) on top of avx512
 //   amx_bf16    CPUID.7.0:EDX[22] (AMX-BF16) and EDX[24] (AMX-TILE), XCR0 bits 17–18 (tile state);
 //               Linux additionally asks each process to request the tile state (oneDNN does that).
@@ -66,7 +66,7 @@ inline CpuFeatures probe_cpu_features() {
     __cpuid_count(7, 0, a, b, c, d);
     const unsigned leaf7_max_sub = a;
     f.avx2 = os_avx && fma && ((b >> 5) & 1u);
-    f.avx512 = os_avx512 && ((b >> 16) & 1u) && ((b >> 17) & 1u);
+    f.avx512 = os_avx512 && ((b >> 16) & 1u) && ((b >> 17) & 1u) && ((b >> 30) & 1u) && ((b >> 31) & 1u);
     f.amx_bf16 = os_amx && ((d >> 22) & 1u) && ((d >> 24) & 1u);
     if (leaf7_max_sub >= 1) {
       __cpuid_count(7, 1, a, b, c, d);
