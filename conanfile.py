@@ -29,8 +29,9 @@ class JepaConan(ConanFile):
     options = {
         "with_cuda": [True, False],    # jepa::cuda: CUDA runtime, cuBLAS, cuBLASLt from the CUDA Toolkit
         "with_openmp": [True, False],  # parallel CPU primitives (the compiler's OpenMP)
+        "with_onednn": [True, False],  # the system's oneDNN (Debian: libdnnl-dev) as the CPU GEMM provider
     }
-    default_options = {"with_cuda": False, "with_openmp": True}
+    default_options = {"with_cuda": False, "with_openmp": True, "with_onednn": False}
     exports_sources = "include/*", "LICENSE"
     no_copy_source = True
 
@@ -62,7 +63,7 @@ class JepaConan(ConanFile):
 
     def package(self):
         copy(self, "LICENSE", self.source_folder, os.path.join(self.package_folder, "licenses"))
-        for pattern in ("*.hpp", "*.cuh", "*.h"):
+        for pattern in ("*.hpp", "*.cuh", "*.h", "*.inc"):  # .inc: attention_kernels.inc
             copy(self, pattern, os.path.join(self.source_folder, "include"),
                  os.path.join(self.package_folder, "include"))
 
@@ -83,6 +84,12 @@ class JepaConan(ConanFile):
                 if compiler != "msvc":
                     core.sharedlinkflags.append(flag)
                     core.exelinkflags.append(flag)
+
+        if self.options.with_onednn:
+            # oneDNN is taken from the system (its OpenMP build, as the CMake package requires), like the
+            # CUDA Toolkit below; jepa/backend/cpu/gemm.hpp then picks it at run time.
+            core.defines.append("JEPA_HAVE_ONEDNN")
+            core.system_libs.append("dnnl")
 
         if self.options.with_cuda:
             cuda = self.cpp_info.components["cuda"]

@@ -6,9 +6,9 @@
 // Shapes: ViT-S/16 and ViT-B/16 on a 224² image (196 tokens: the image repeated over the 2-frame
 // tubelet, as the official code and peers_encoder.py do) at batch 1 and 8, and on a 16×224² clip
 // (1568 tokens) at batch 1 (batch 8 with --clip-batch8). For each shape, `--rounds` rounds (default 3)
-// run every engine once, interleaved; a peer runs in a fresh process per round (one warm-up, one
-// timed call), jepa in this process (one warm-up in the first round, then one timed call per round).
-// A cell is the median over rounds. jepa runs at fp32 and with bf16 GEMMs (set_matmul_precision;
+// run every engine once, interleaved; in a round every engine does one warm-up call and then R timed
+// calls (R = enough calls for ~0.3 s of jepa's fp32 forward, at most 10; the same R for every engine),
+// a peer in a fresh process, jepa in this process. A cell is the median over all timed calls. jepa runs at fp32 and with bf16 GEMMs (set_matmul_precision;
 // the fused attention, LayerNorm and GELU stay fp32), forward (Mode::inference) and forward+backward
 // (Mode::training, loss = Σ out, no clip gradient) — the same as peers_encoder.py --backward.
 //
@@ -60,17 +60,19 @@ struct PeerRun {
   bool ok = false;
   std::string note;  // skipped / error reason
   double seconds = 0;
+  std::vector<double> times;
   std::string version, precision;
 };
 
 const char* const kPeers[] = {"torch", "ort", "ov-f32", "ov-default", "torch-train"};
 
-PeerRun run_peer(const Options& o, const std::string& engine, const char* model, index_t frames, index_t batch) {
+PeerRun run_peer(const Options& o, const std::string& engine, const char* model, index_t frames, index_t batch,
+                 int reps) {
   const bool train = engine == "torch-train";
   std::string cmd = shell_quote(o.python) + " " + shell_quote(o.script) + " --engine " + (train ? "torch" : engine);
   cmd.append(" --model ").append(model).append(" --frames ").append(std::to_string(frames));
   cmd.append(" --size 224 --batch ").append(std::to_string(batch)).append(" --threads ").append(std::to_string(o.threads));
-  cmd.append(" --reps 1 --warmup 1");
+  cmd.append(" --reps ").append(std::to_string(reps)).append(" --warmup 1");
   if (train) cmd.append(" --backward");
   if (!o.cache.empty()) cmd.append(" --cache ").append(shell_quote(o.cache));
   cmd.append(" 2>/dev/null");
@@ -104,6 +106,9 @@ PeerRun run_peer(const Options& o, const std::string& engine, const char* model,
     else {
       r.ok = true;
       r.seconds = j.at("median_s").get<double>();
+      if (j.contains("times_s") && j["times_s"].is_array())
+        for (const auto& t : j["times_s"]) r.times.push_back(t.get<double>());
+      if (r.times.empty()) r.times.push_back(r.seconds);
       if (j.contains("engine_version") && j["engine_version"].is_string()) r.version = j["engine_version"].get<std::string>();
       if (j.contains("precision") && j["precision"].is_string()) r.precision = j["precision"].get<std::string>();
     }
@@ -153,7 +158,8 @@ Result run_shape(const Options& o, const PeerShape& sh) {
   auto trn = enc.make_state(Mode::training, sh.batch, geom);
   std::vector<float> dout(static_cast<std::size_t>(sh.batch * N * S.embed_dim), 1.f);
   const std::string tag = std::string(sh.label) + " " + sh.input + " b" + std::to_string(sh.batch);
-  auto jepa_run = [&](const std::string& key, MatmulPrecision p, bool train, bool warm) {
+  int reps = 1;  // timed calls per engine and round, set from jepa's first fp32 forward
+  auto jepa_run = [&](const std::string& key, MatmulPrecision p, bool train) {
     backend::cpu::ScopedMatmulPrecision scope(p);
     auto once = [&] {
       if (train) {
@@ -163,26 +169,33 @@ Result run_shape(const Options& o, const PeerShape& sh) {
         enc.forward(P.data(), cv, nullptr, inf);
       }
     };
-    if (warm) once();
-    const auto t0 = Clock::now();
-    once();
-    res.cells[key].runs.push_back(seconds_since(t0));
+    once();  // warm-up, as every peer does in its process
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = Clock::now();
+      once();
+      res.cells[key].runs.push_back(seconds_since(t0));
+    }
   };
+  {
+    const auto t0 = Clock::now();
+    enc.forward(P.data(), cv, nullptr, inf);
+    reps = std::clamp(static_cast<int>(0.3 / std::max(1e-4, seconds_since(t0))), 1, 10);
+  }
   for (int round = 0; round < o.rounds; ++round) {
     const std::string rt = tag + " round " + std::to_string(round + 1) + "/" + std::to_string(o.rounds);
     wait_for_quiet(o.wait_idle_s);
     g_progress.report(rt + ": jepa", 0);
-    jepa_run("jepa-f32", MatmulPrecision::f32, false, round == 0);
-    jepa_run("jepa-bf16", MatmulPrecision::bf16, false, round == 0);
-    jepa_run("jepa-f32-train", MatmulPrecision::f32, true, round == 0);
-    jepa_run("jepa-bf16-train", MatmulPrecision::bf16, true, round == 0);
+    jepa_run("jepa-f32", MatmulPrecision::f32, false);
+    jepa_run("jepa-bf16", MatmulPrecision::bf16, false);
+    jepa_run("jepa-f32-train", MatmulPrecision::f32, true);
+    jepa_run("jepa-bf16-train", MatmulPrecision::bf16, true);
     if (!o.peers) continue;
     for (const char* peer : kPeers) {
       g_progress.report(rt + ": " + peer, 0.5);
-      const PeerRun r = run_peer(o, peer, S.name.data(), sh.peer_frames, sh.batch);
+      const PeerRun r = run_peer(o, peer, S.name.data(), sh.peer_frames, sh.batch, reps);
       Cell& c = res.cells[peer];
       if (r.ok) {
-        c.runs.push_back(r.seconds);
+        c.runs.insert(c.runs.end(), r.times.begin(), r.times.end());
         c.version = r.version;
         c.precision = r.precision;
       } else if (c.note.empty()) {
@@ -290,7 +303,8 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
 
-    std::printf("\nseconds per call (whole batch), median of %d rounds; ratios > 1 mean jepa is faster\n", o.rounds);
+    std::printf("\nseconds per call (whole batch), median of all timed calls of %d rounds; ratios > 1 mean jepa is faster\n",
+                o.rounds);
     std::printf("| model | input | batch | jepa fp32 | torch 2 eager | ORT | OV f32 | fp32 fwd vs best | jepa bf16 | "
                 "OV default | bf16/fp32 | bf16 vs OV default | jepa fp32 fwd+bwd | torch fwd+bwd | fwd+bwd vs torch | "
                 "jepa bf16 fwd+bwd | bf16/fp32 train |\n");

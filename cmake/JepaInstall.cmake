@@ -21,7 +21,7 @@ set(JEPA_INSTALL_CMAKEDIR "${CMAKE_INSTALL_DATADIR}/cmake/jepa" CACHE STRING
 # directory in the package (vcpkg's post-build checks reject those).
 file(GLOB_RECURSE _jepa_public_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}/include
      ${PROJECT_SOURCE_DIR}/include/jepa/*.hpp ${PROJECT_SOURCE_DIR}/include/jepa/*.cuh
-     ${PROJECT_SOURCE_DIR}/include/jepa/*.h)
+     ${PROJECT_SOURCE_DIR}/include/jepa/*.h ${PROJECT_SOURCE_DIR}/include/jepa/*.inc)
 foreach(_h IN LISTS _jepa_public_headers)
   get_filename_component(_d ${_h} DIRECTORY)
   install(FILES ${PROJECT_SOURCE_DIR}/include/${_h} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/${_d})

@@ -9,6 +9,7 @@ get_filename_component(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
   FEATURES
     blas JEPA_USE_BLAS
+    onednn JEPA_USE_ONEDNN
     cuda JEPA_ENABLE_CUDA
 )
 

@@ -22,7 +22,8 @@ if(NOT version_file MATCHES "if\\(\"TRUE\"\\)[ \n]*return\\(\\)")  # ARCH_INDEPE
   message(FATAL_ERROR "jepaConfigVersion.cmake is not ARCH_INDEPENDENT:\n${version_file}")
 endif()
 # Every installed header of the source tree is there.
-file(GLOB_RECURSE src_headers RELATIVE "${SOURCE_DIR}/include" "${SOURCE_DIR}/include/jepa/*.hpp")
+file(GLOB_RECURSE src_headers RELATIVE "${SOURCE_DIR}/include" "${SOURCE_DIR}/include/jepa/*.hpp"
+     "${SOURCE_DIR}/include/jepa/*.inc")
 list(LENGTH src_headers n)
 jepa_require_files(${P}/include ${src_headers})
 jepa_no_paths_in("${P}/share" "${SOURCE_DIR}" "${BUILD_DIR}" "${WORK}/stage")

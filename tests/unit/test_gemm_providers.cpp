@@ -177,11 +177,15 @@ BOOST_AUTO_TEST_CASE(bf16_products_are_within_the_bf16_band) {
   }
   if (runs_bf16) {
     // It really is bf16: a product whose inputs need more than 8 bits differs from fp32.
+    // (128³ multiply-adds: at the bf16 threshold, kBf16MinMacs.)
     const float v = 1.00390625f + 0.001f;  // between the bf16 neighbours 1 and 1 + 2^-7
-    const std::vector<float> a(256, v), b(256, 1.f);
-    std::vector<float> c(256);
+    const std::vector<float> a(128 * 128, v), b(128 * 128, 1.f);
+    std::vector<float> c(128 * 128);
+    jepa::backend::cpu::gemm<float>(false, false, 128, 128, 128, 1.f, a.data(), 128, b.data(), 128, 0.f, c.data(), 128);
+    BOOST_TEST(std::abs(c[0] - 128.f * 1.0078125f) < 1e-4f);  // 128 · bf16(v), not 128 · v
+    // A product below the threshold stays fp32.
     jepa::backend::cpu::gemm<float>(false, false, 16, 16, 16, 1.f, a.data(), 16, b.data(), 16, 0.f, c.data(), 16);
-    BOOST_TEST(std::abs(c[0] - 16.f * 1.0078125f) < 1e-5f);  // 16 · bf16(v), not 16 · v
+    BOOST_TEST(std::abs(c[0] - 16.f * v) < 1e-5f);
   }
 }
 

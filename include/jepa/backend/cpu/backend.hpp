@@ -24,6 +24,7 @@
 
 #include "jepa/backend/attention_args.hpp"
 #include "jepa/backend/cpu/attention.hpp"
+#include "jepa/backend/cpu/attention_bf16.hpp"
 #include "jepa/backend/cpu/gemm.hpp"
 #include "jepa/backend/scalar.hpp"
 #include "jepa/core/dtype.hpp"
@@ -407,6 +408,7 @@ JEPA_OMP(parallel for schedule(static) if (B * K * kvol > cpu::detail::kChunk))
   template <Real T>
   static void attention_forward(const AttnShape& s, AttnOperand<const T> q, AttnOperand<const T> k,
                                 AttnOperand<const T> v, AttnOperand<T> o, T* lse, const AttnMask& mask) {
+    if (cpu::attention_bf16_forward<T>(s, q, k, v, o, lse, mask)) return;  // bf16 precision, no mask
     cpu::attention_flash_forward_dispatch<T>(s, q, k, v, o, lse, mask);
   }
   template <Real T>
