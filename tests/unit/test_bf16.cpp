@@ -19,6 +19,7 @@
 #include "jepa/models/jepa_presets.hpp"
 #include "jepa/train/trainer.hpp"
 #include "support/check.hpp"
+#include "support/encoder_fixture.hpp"
 #include "support/fixtures.hpp"
 
 using namespace jepa;
@@ -86,12 +87,7 @@ BOOST_AUTO_TEST_CASE(reference_fixture_bf16_within_cosine_band) {
   // reference, not only against our fp32.
   const auto dir = test::fixture_dir("vjepa2_tiny");
   const auto cfgj = test::load_json(dir / "config.json");
-  VitConfig cfg;
-  cfg.embed_dim = cfgj["embed_dim"];
-  cfg.num_heads = cfgj["num_heads"];
-  cfg.mlp_hidden = cfgj["mlp_hidden"];
-  cfg.eps = cfgj["eps"];
-  cfg.rope_interp_grid = cfgj["rope_interp_grid"];
+  const VitConfig cfg = test::encoder_fixture_config(cfgj);
   using Enc = VitEncoder<2, tokenizers::Tubelet<2, 8>, RopeTiled, FinalNorm, float>;
   Enc enc(cfg);
   nn::ParameterSet<float> P(enc.layout());

@@ -11,6 +11,7 @@
 
 #include "jepa/jepa.hpp"
 #include "support/check.hpp"
+#include "support/encoder_fixture.hpp"
 #include "support/fixtures.hpp"
 
 using namespace jepa;
@@ -23,12 +24,7 @@ void run_case(const std::string& name, double out_tol, double grad_tol) {
   using T = typename Enc::value_type;
   const auto dir = test::fixture_dir(name);
   const auto cfgj = test::load_json(dir / "config.json");
-  VitConfig cfg;
-  cfg.embed_dim = cfgj["embed_dim"];
-  cfg.num_heads = cfgj["num_heads"];
-  cfg.mlp_hidden = cfgj["mlp_hidden"];
-  cfg.eps = cfgj["eps"];
-  cfg.rope_interp_grid = cfgj["rope_interp_grid"];
+  const VitConfig cfg = test::encoder_fixture_config(cfgj);
   BOOST_REQUIRE_EQUAL(static_cast<int>(cfgj["depth"]), Enc::depth);
   BOOST_REQUIRE_EQUAL(static_cast<int>(cfgj["tubelet"]), Enc::tokenizer_type::tubelet);
   BOOST_REQUIRE_EQUAL(static_cast<int>(cfgj["patch"]), Enc::tokenizer_type::patch);
