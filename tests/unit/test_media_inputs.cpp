@@ -15,6 +15,7 @@
 #include "jepa/io/media.hpp"
 #include "jepa/io/png.hpp"
 #include "support/errors.hpp"
+#include "support/skip.hpp"
 
 using namespace jepa;
 namespace fs = std::filesystem;
@@ -92,7 +93,7 @@ Inputs& in() {
 #define REQUIRE_VIDEO()                                                     \
   do {                                                                      \
     if (!in().video) {                                                      \
-      BOOST_TEST_MESSAGE("SKIPPED: no ffmpeg binary / encoders");           \
+      jepa::test::skip_case("no ffmpeg binary / encoders");                 \
       return;                                                               \
     }                                                                       \
   } while (0)
@@ -265,7 +266,7 @@ BOOST_AUTO_TEST_CASE(huge_frame_is_shrunk_as_it_is_decoded) {
   REQUIRE_VIDEO();
   const fs::path big = in().dir / "big16k.avi";  // 1.5 MB on disk; ffmpeg needs about 1.4 GB to make it
   if (!sh("ffmpeg -nostdin -v error -y -f lavfi -i color=c=red:s=16000x16000 -frames:v 1 -c:v mjpeg -pix_fmt yuvj420p " + q(big))) {
-    BOOST_TEST_MESSAGE("SKIPPED: ffmpeg could not make a 16000x16000 MJPEG frame");
+    jepa::test::skip_case("ffmpeg could not make a 16000x16000 MJPEG frame");
     return;
   }
   io::MediaOptions o;
@@ -280,7 +281,7 @@ BOOST_AUTO_TEST_CASE(huge_frame_is_shrunk_as_it_is_decoded) {
   try {
     c = io::load_media(big, o);
   } catch (const MemoryError& e) {  // a machine with less than about 1.2 GB free: refused, not killed
-    BOOST_TEST_MESSAGE("SKIPPED: " << e.what());
+    jepa::test::skip_case(e.what());
     return;
   }
   const long long peak = status_kib("VmHWM:");

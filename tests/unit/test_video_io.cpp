@@ -29,6 +29,7 @@
 #include "jepa/io/image.hpp"
 #include "jepa/io/png.hpp"
 #include "jepa/io/video.hpp"
+#include "support/skip.hpp"
 
 using namespace jepa;
 namespace fs = std::filesystem;
@@ -174,7 +175,7 @@ Media& media() {
 #define REQUIRE_MEDIA()                                      \
   do {                                                       \
     if (!media().ok) {                                       \
-      BOOST_TEST_MESSAGE("SKIPPED: " << media().why);        \
+      jepa::test::skip_case(media().why);                    \
       return;                                                \
     }                                                        \
   } while (0)
