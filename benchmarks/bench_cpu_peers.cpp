@@ -76,24 +76,12 @@ PeerRun run_peer(const Options& o, const std::string& engine, const char* model,
   if (train) cmd.append(" --backward");
   if (!o.cache.empty()) cmd.append(" --cache ").append(shell_quote(o.cache));
   cmd.append(" 2>/dev/null");
-  std::fflush(stdout);
   PeerRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) {
+  const ProcessOutput out = run_for_json(cmd);
+  const std::string& line = out.json;
+  if (out.rc == -1) {
     r.note = "could not start " + o.python;
     return r;
-  }
-  std::string out, line;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  pclose(p);
-  std::size_t pos = 0;
-  while (pos < out.size()) {
-    const std::size_t nl = out.find('\n', pos);
-    std::string l = out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    if (!l.empty() && l[0] == '{') line = l;
-    if (nl == std::string::npos) break;
-    pos = nl + 1;
   }
   if (line.empty()) {
     r.note = "no result from " + o.python + " (is it the interpreter with the peers? --python)";
@@ -238,13 +226,7 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_cpu_peers: %s needs a value\n", a.c_str());
-        std::exit(usage(argv[0], 2));
-      }
-      return argv[++i];
-    };
+    const auto next = [&] { return option_value(argc, argv, i, "bench_cpu_peers", usage); };
     if (a == "--rounds") o.rounds = std::max(1, std::atoi(next().c_str()));
     else if (a == "--threads") o.threads = std::atoi(next().c_str());
     else if (a == "--only") o.only = static_cast<char>(std::toupper(static_cast<unsigned char>(next()[0])));
@@ -265,10 +247,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.threads = default_threads(o.threads);
-#ifdef _OPENMP
-  omp_set_num_threads(o.threads);
-#endif
-  if (openblas_set_num_threads) openblas_set_num_threads(o.threads);
+  set_thread_count(o.threads);
 
   std::vector<PeerShape> shapes;
   for (const auto* s : {&presets::vit_small, &presets::vit_base}) {

@@ -433,13 +433,7 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    const auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_encoder: %s needs a value\n", a.c_str());
-        std::exit(usage(argv[0], 2));
-      }
-      return argv[++i];
-    };
+    const auto next = [&] { return option_value(argc, argv, i, "bench_encoder", usage); };
     if (parse_torch_bench_option(a, next, o)) continue;
     if (a == "--quick") o.quick = true;
     else if (a == "-h" || a == "--help") return usage(argv[0], 0);

@@ -203,31 +203,47 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+/// What a helper process printed: all of stdout, its last line that starts with '{' (the result of
+/// the Python scripts in benchmarks/), and its exit status (−1: it could not be started).
+struct ProcessOutput {
+  std::string all, json;
+  int rc = -1;
+};
+
+/// Runs the shell command `cmd` (stdout and stderr flushed first, so the order of lines stays right).
+inline ProcessOutput run_for_json(const std::string& cmd) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ProcessOutput out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p)) out.all += buf;
+  out.rc = pclose(p);
+  std::size_t start = 0;
+  while (start < out.all.size()) {
+    std::size_t end = out.all.find('\n', start);
+    if (end == std::string::npos) end = out.all.size();
+    if (out.all[start] == '{') out.json = out.all.substr(start, end - start);
+    start = end + 1;
+  }
+  return out;
+}
+
 /// Runs `python script args` and parses the last stdout line that starts with '{' (median_s,
 /// torch_gemm_gflops, torch_blas). `who` prefixes the error messages.
 inline TorchResult run_torch(const std::string& who, const std::string& python, const std::string& script,
                              const std::string& args) {
   const std::string cmd = shell_quote(python) + " " + shell_quote(script) + " " + args;
-  std::fflush(stdout);
-  std::fflush(stderr);
   TorchResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) {
+  const ProcessOutput out = run_for_json(cmd);
+  const std::string& json = out.json;
+  const int rc = out.rc;
+  if (rc == -1) {
     std::fprintf(stderr, "%s: could not start: %s\n", who.c_str(), cmd.c_str());
     return r;
   }
-  std::string all, line, json;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) all += buf;
-  const int rc = pclose(p);
-  std::size_t start = 0;
-  while (start < all.size()) {
-    std::size_t end = all.find('\n', start);
-    if (end == std::string::npos) end = all.size();
-    line = all.substr(start, end - start);
-    if (!line.empty() && line[0] == '{') json = line;
-    start = end + 1;
-  }
+  const std::string& all = out.all;
   if (rc != 0 || json.empty()) {
     std::fprintf(stderr, "%s: PyTorch run failed (exit %d): %s\n%s", who.c_str(), rc, cmd.c_str(), all.c_str());
     return r;
@@ -300,6 +316,25 @@ inline constexpr const char* kTorchBenchHelp =
     "                  < 0.15 cores (default 60; 0 = never wait)\n"
     "  --python PATH   interpreter with PyTorch 1.13 (default /usr/bin/python3)\n";
 
+/// The value after option argv[i], advancing i; a missing value names the option, prints the usage
+/// (`usage(argv0, 2)`, which returns the exit code) and exits.
+template <class Usage>
+std::string option_value(int argc, char** argv, int& i, const char* who, Usage&& usage) {
+  if (i + 1 >= argc) {
+    std::fprintf(stderr, "%s: %s needs a value\n", who, argv[i]);
+    std::exit(usage(argv[0], 2));
+  }
+  return argv[++i];
+}
+
+/// Gives `n` threads to OpenMP and, when it is the BLAS, to OpenBLAS.
+inline void set_thread_count(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+  if (openblas_set_num_threads) openblas_set_num_threads(n);
+}
+
 /// Consumes argument `a` if it is one of TorchBenchOptions (`next()` returns its value); false if not.
 template <class Next>
 bool parse_torch_bench_option(const std::string& a, Next&& next, TorchBenchOptions& o) {
@@ -317,10 +352,7 @@ bool parse_torch_bench_option(const std::string& a, Next&& next, TorchBenchOptio
 /// Resolves the thread count and gives it to OpenMP and OpenBLAS.
 inline void apply_threads(TorchBenchOptions& o) {
   o.threads = default_threads(o.threads);
-#ifdef _OPENMP
-  omp_set_num_threads(o.threads);
-#endif
-  if (openblas_set_num_threads) openblas_set_num_threads(o.threads);
+  set_thread_count(o.threads);
 }
 
 /// Local time as "YYYY-MM-DD HH:MM" for the benchmark's header line.

@@ -13,11 +13,13 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "jepa/backend/cpu/gemm.hpp"
 #include "jepa/core/error.hpp"
 
 namespace jepa::examples {
@@ -114,5 +116,15 @@ class Args {
   std::size_t i_ = static_cast<std::size_t>(-1);
   std::string option_;
 };
+
+/// The last line of every program's --help: which CPU GEMM provider and instruction set run here
+/// (a bad JEPA_GEMM is printed instead of failing the help).
+inline void print_gemm_help_line() {
+  try {
+    std::printf("\nCPU GEMM on this machine: %s\n", jepa::backend::cpu::gemm_report().c_str());
+  } catch (const jepa::Error& e) {
+    std::printf("\nCPU GEMM on this machine: %s\n", e.what());
+  }
+}
 
 }  // namespace jepa::examples

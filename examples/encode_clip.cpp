@@ -55,11 +55,7 @@ void usage() {
       "  --png PATH   PCA feature map of the first clip (default encode_clip.png; '' to skip)\n"
       "  --precision f32|bf16  GEMM precision (default f32; bf16: bfloat16 inputs, fp32 accumulation)\n"
       "The memory a configuration needs is estimated first; one that does not fit is refused.");
-  try {
-    std::printf("\nCPU GEMM on this machine: %s\n", jepa::backend::cpu::gemm_report().c_str());
-  } catch (const jepa::Error& e) {
-    std::printf("\nCPU GEMM on this machine: %s\n", e.what());
-  }
+  examples::print_gemm_help_line();
 }
 
 Options parse(int argc, char** argv) {

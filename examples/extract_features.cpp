@@ -99,11 +99,7 @@ void usage() {
       "  extract_features clip.mp4 --weights vitl.safetensors --fps 4 --out clip.npy --png clip.png\n"
       "  extract_features photo.jpg --weights vjepa2_1_vitb_dist_vitG_384.safetensors --crop 384\n"
       "  extract_features --synthetic --model vit_tiny --random-weights 0 --frames 4 --crop 64\n");
-  try {
-    std::printf("\nCPU GEMM on this machine: %s\n", jepa::backend::cpu::gemm_report().c_str());
-  } catch (const jepa::Error& e) {
-    std::printf("\nCPU GEMM on this machine: %s\n", e.what());
-  }
+  examples::print_gemm_help_line();
 }
 
 struct Options {

@@ -136,11 +136,7 @@ void usage() {
       "JEPA_MEMORY_LIMIT=8G caps the memory a run may plan (it is refused before allocating otherwise)\n"
       "\nConfig keys (--config FILE.json; unknown keys, wrong types and out-of-range values are refused):");
   for (const Key& k : kKeys) std::printf("  %-17s %-19s %s\n", k.key, k.kind == Kind::text ? "(string)" : k.kind == Kind::number ? "(number)" : "(integer)", k.help);
-  try {
-    std::printf("\nCPU GEMM on this machine: %s\n", jepa::backend::cpu::gemm_report().c_str());
-  } catch (const jepa::Error& e) {
-    std::printf("\nCPU GEMM on this machine: %s\n", e.what());
-  }
+  examples::print_gemm_help_line();
 }
 
 /// Stores a checked value into its Options field.

@@ -40,12 +40,6 @@ namespace jepa::backend {
 
 namespace cpu::detail {
 template <class T>
-using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using MapMat = Eigen::Map<RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using CMapMat = Eigen::Map<const RowMat<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
 using MapArr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 using CMapArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;

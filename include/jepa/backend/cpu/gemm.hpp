@@ -534,7 +534,7 @@ inline void run_onednn(const OneDnnMatmul& m, void* a, void* b, float* C, const 
 /// B: N×K when tb, else K×N); null when oneDNN has no fast kernel for it.
 inline std::shared_ptr<const OneDnnMatmul> bf16_packed_matmul(bool tb, index_t M, index_t N, index_t K, float alpha,
                                                               index_t ldc) {
-  const OneDnnKey key{false, tb, true, 1, M, N, K, K, tb ? K : N, ldc, 0, 0, M * ldc, float_bits(alpha),
+  const OneDnnKey key{false, tb, true, 1, M, N, K, K, tb ? K : N, ldc, 0, 0, 0, float_bits(alpha),
                       float_bits(0.0f), GemmEpilogue::none};
   auto m = onednn_matmul(key);
   return m->usable ? m : nullptr;
@@ -547,8 +547,9 @@ inline bool gemm_onednn(bool ta, bool tb, index_t batch, index_t M, index_t N, i
                         bool bf16) {
   if (K <= 0) return false;
   if (ep != GemmEpilogue::none && alpha != 1.0f) return false;  // the scale would apply to the bias too
+  // Batch strides only key a batched product (onednn_matmul derives one product's own extents).
   const OneDnnKey key{ta, tb, bf16, batch, M, N, K, lda, ldb, ldc, batch > 1 ? sa : 0, batch > 1 ? sb : 0,
-                      batch > 1 ? sc : M * ldc, float_bits(alpha), float_bits(beta), ep};
+                      batch > 1 ? sc : 0, float_bits(alpha), float_bits(beta), ep};
   const auto m = onednn_matmul(key);
   if (!m->usable) return false;
   OneDnnThreadBuffers& buf = onednn_buffers();
